@@ -1,0 +1,1 @@
+"""contact-router: real-time skills-based routing for contact centers."""
