@@ -1,0 +1,182 @@
+"""Every event type's payload (the envelope's `data`), inputs and outputs.
+
+Public names are fixed: platforms and tests rely on them. Changes are additive only.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from contact_router.contract.envelope import DecodeError, Envelope, validation_summary
+
+Level = Annotated[int, Field(ge=1, le=5)]
+Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+SkillName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    CHAT = "chat"
+    EMAIL = "email"
+    SOCIAL = "social"
+
+
+class AgentState(StrEnum):
+    """States an agent (or its platform) reports. Busy is derived: an available agent holding contacts."""
+
+    AVAILABLE = "available"
+    AWAY = "away"
+    WRAP_UP = "wrap_up"
+    OFFLINE = "offline"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+# ---------------------------------------------------------------- inputs
+
+
+class ContactArrived(_Payload):
+    """A customer contact arrived and needs an agent."""
+
+    contact_id: Identifier
+    channel: Channel
+    queue: Identifier
+    skills: dict[SkillName, Level] = Field(default_factory=dict, description="Required skill -> minimum level.")
+    language: str | None = Field(default=None, max_length=35, description="Required language (BCP 47 tag).")
+    priority: int = Field(default=0, ge=-1000, le=1000, description="Higher is served first.")
+    customer_ref: str | None = Field(
+        default=None, max_length=200, description="Opaque or hashed customer reference; never logged."
+    )
+
+
+class ContactEnded(_Payload):
+    """The agent finished the contact: its capacity frees up."""
+
+    contact_id: Identifier
+    resolved: bool = True
+    csat: Level | None = None
+
+
+class ContactAbandoned(_Payload):
+    """The customer hung up or left while waiting."""
+
+    contact_id: Identifier
+
+
+class AgentLoggedIn(_Payload):
+    """An agent logged in, with skills, per-channel capacity and an initial state (available by default)."""
+
+    agent_id: Identifier
+    skills: dict[SkillName, Level] = Field(default_factory=dict, description="Skill -> proficiency level.")
+    capacity: dict[Channel, Annotated[int, Field(ge=0, le=100)]] = Field(
+        default_factory=lambda: {Channel.VOICE: 1}, description="Channel -> concurrent contacts."
+    )
+    languages: list[Annotated[str, Field(max_length=35)]] = Field(default_factory=list)
+    location: str | None = Field(default=None, max_length=50, description="e.g. home or office.")
+    state: AgentState = AgentState.AVAILABLE
+
+
+class AgentStateChanged(_Payload):
+    """The agent became available, went away (with a reason), into wrap-up, or offline."""
+
+    agent_id: Identifier
+    state: AgentState
+    reason: str | None = Field(default=None, max_length=100)
+
+
+class AgentLoggedOut(_Payload):
+    """The agent logged out: no new contacts; contacts in progress still end normally."""
+
+    agent_id: Identifier
+
+
+# ---------------------------------------------------------------- outputs
+
+
+class ContactAssigned(_Payload):
+    """Routing decision: this contact goes to this agent."""
+
+    decision_id: str
+    contact_id: str
+    agent_id: str
+    queue: str
+    channel: Channel
+    score: float
+    waited_seconds: float
+    relaxation_step: int = 0
+    matched_skills: dict[str, int] = Field(default_factory=dict, description="Required skill -> agent's level.")
+    trigger_event_id: str = Field(description="The input event whose processing made this decision.")
+
+
+class ContactQueued(_Payload):
+    """No suitable agent is free: the contact waits."""
+
+    decision_id: str
+    contact_id: str
+    queue: str
+    channel: Channel
+    position: int = Field(description="1-based place among waiting contacts of its queue.")
+    reason: Literal["no_free_agent", "no_eligible_agent"]
+    trigger_event_id: str
+
+
+class ContactClosed(_Payload):
+    """A contact reached its terminal outcome."""
+
+    decision_id: str
+    contact_id: str
+    queue: str
+    channel: Channel
+    outcome: Literal["completed", "abandoned"]
+    agent_id: str | None = None
+    waited_seconds: float
+    handled_seconds: float | None = None
+    trigger_event_id: str
+
+
+class DeadLetter(_Payload):
+    """An input that could not be processed, kept whole with the reason and where it came from."""
+
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    raw_base64: str
+    event_id: str | None = None
+    event_type: str | None = None
+
+
+InputEvent = ContactArrived | ContactEnded | ContactAbandoned | AgentLoggedIn | AgentStateChanged | AgentLoggedOut
+OutputEvent = ContactAssigned | ContactQueued | ContactClosed | DeadLetter
+
+INPUT_TYPES: dict[str, type[_Payload]] = {
+    "contact.arrived": ContactArrived,
+    "contact.ended": ContactEnded,
+    "contact.abandoned": ContactAbandoned,
+    "agent.logged_in": AgentLoggedIn,
+    "agent.state_changed": AgentStateChanged,
+    "agent.logged_out": AgentLoggedOut,
+}
+OUTPUT_TYPES: dict[str, type[_Payload]] = {
+    "contact.assigned": ContactAssigned,
+    "contact.queued": ContactQueued,
+    "contact.closed": ContactClosed,
+    "dead_letter": DeadLetter,
+}
+OUTPUT_TYPE_NAMES: dict[type[_Payload], str] = {model: name for name, model in OUTPUT_TYPES.items()}
+
+
+def parse_input(envelope: Envelope) -> InputEvent:
+    """The typed payload of an input envelope, or DecodeError (unknown type, invalid payload)."""
+    model = INPUT_TYPES.get(envelope.type)
+    if model is None:
+        raise DecodeError("unknown_type", f"unknown event type {envelope.type!r}")
+    try:
+        return model.model_validate(envelope.data)  # type: ignore[return-value]
+    except ValidationError as exc:
+        raise DecodeError("invalid_payload", f"invalid {envelope.type} payload: {validation_summary(exc)}") from None

@@ -1,0 +1,185 @@
+"""The routing decision: an input event applied to a domain's state gives the decisions it causes.
+
+Pure and deterministic: the same state and event always give the same decisions with the same ids,
+which is what makes replays effectively-once.
+"""
+
+from __future__ import annotations
+
+from contact_router.contract import (
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentState,
+    AgentStateChanged,
+    ContactAbandoned,
+    ContactArrived,
+    ContactAssigned,
+    ContactClosed,
+    ContactEnded,
+    ContactQueued,
+    InputEvent,
+)
+from contact_router.routing.matching import best_agent, best_contact, meets_requirements, proficiency
+from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
+
+Decision = ContactAssigned | ContactQueued | ContactClosed
+
+
+class Rejection(Exception):
+    """A well-formed event that does not apply to the current state; the state is left unchanged."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Router:
+    """Applies one input event at a time to a DomainState (mutating it) and returns the decisions."""
+
+    def handle(self, state: DomainState, event: InputEvent, event_id: str, now: float) -> list[Decision]:
+        run = _Run(state, event_id, now)
+        match event:
+            case ContactArrived():
+                run.contact_arrived(event)
+            case ContactEnded():
+                run.contact_finished(event.contact_id, "completed")
+            case ContactAbandoned():
+                run.contact_finished(event.contact_id, "abandoned")
+            case AgentLoggedIn():
+                run.agent_logged_in(event)
+            case AgentStateChanged():
+                run.agent_state_changed(event.agent_id, event.state)
+            case AgentLoggedOut():
+                run.agent_state_changed(event.agent_id, AgentState.OFFLINE)
+        return run.decisions
+
+
+class _Run:
+    """One event's application: collects decisions with ids derived from the triggering event."""
+
+    def __init__(self, state: DomainState, event_id: str, now: float) -> None:
+        self.state = state
+        self.event_id = event_id
+        self.now = now
+        self.decisions: list[Decision] = []
+
+    def _next_id(self) -> str:
+        return f"{self.event_id}:{len(self.decisions)}"
+
+    def contact_arrived(self, event: ContactArrived) -> None:
+        if event.contact_id in self.state.contacts:
+            raise Rejection("contact already waiting or in progress")
+        contact = Contact(
+            contact_id=event.contact_id,
+            channel=event.channel,
+            queue=event.queue,
+            skills=dict(event.skills),
+            arrived_at=self.now,
+            language=event.language,
+            priority=event.priority,
+            customer_ref=event.customer_ref,
+        )
+        self.state.touch_contact(contact)
+        match = best_agent(self.state.agents.values(), contact)
+        if match is not None:
+            self._assign(contact, match.agent, match.score)
+            return
+        eligible = any(
+            a.state is not AgentState.OFFLINE and meets_requirements(a, contact) for a in self.state.agents.values()
+        )
+        self.decisions.append(
+            ContactQueued(
+                decision_id=self._next_id(),
+                contact_id=contact.contact_id,
+                queue=contact.queue,
+                channel=contact.channel,
+                position=self._queue_position(contact),
+                reason="no_free_agent" if eligible else "no_eligible_agent",
+                trigger_event_id=self.event_id,
+            )
+        )
+
+    def contact_finished(self, contact_id: str, outcome: str) -> None:
+        contact = self.state.contacts.get(contact_id)
+        if contact is None:
+            raise Rejection("unknown contact (never arrived, or already finished)")
+        agent = self.state.agents.get(contact.agent_id) if contact.agent_id else None
+        self.state.remove_contact(contact_id)
+        waited = (contact.assigned_at or self.now) - contact.arrived_at
+        handled = self.now - contact.assigned_at if contact.assigned_at is not None else None
+        self.decisions.append(
+            ContactClosed(
+                decision_id=self._next_id(),
+                contact_id=contact_id,
+                queue=contact.queue,
+                channel=contact.channel,
+                outcome=outcome,  # type: ignore[arg-type]
+                agent_id=contact.agent_id,
+                waited_seconds=max(waited, 0.0),
+                handled_seconds=None if handled is None else max(handled, 0.0),
+                trigger_event_id=self.event_id,
+            )
+        )
+        if agent is not None:
+            agent.active.pop(contact_id, None)
+            if not agent.active:
+                agent.idle_since = self.now
+            self.state.touch_agent(agent)
+            self._serve_waiting(agent)
+
+    def agent_logged_in(self, event: AgentLoggedIn) -> None:
+        known = self.state.agents.get(event.agent_id)
+        agent = Agent(
+            agent_id=event.agent_id,
+            skills=dict(event.skills),
+            capacity=dict(event.capacity),
+            languages=list(event.languages),
+            location=event.location,
+            state=event.state,
+            # A repeated login (e.g. after a platform restart) keeps the contacts in progress.
+            active=known.active if known else {},
+            idle_since=known.idle_since if known and known.active else self.now,
+        )
+        self.state.touch_agent(agent)
+        self._serve_waiting(agent)
+
+    def agent_state_changed(self, agent_id: str, new_state: AgentState) -> None:
+        agent = self.state.agents.get(agent_id)
+        if agent is None:
+            raise Rejection("unknown agent (not logged in)")
+        if new_state is AgentState.AVAILABLE and agent.state is not AgentState.AVAILABLE and not agent.active:
+            agent.idle_since = self.now
+        agent.state = new_state
+        self.state.touch_agent(agent)
+        self._serve_waiting(agent)
+
+    def _serve_waiting(self, agent: Agent) -> None:
+        """Give the agent the best waiting contacts it can take, until it is full or none fits."""
+        while (contact := best_contact(self.state.waiting(), agent)) is not None:
+            self._assign(contact, agent, proficiency(agent, contact))
+
+    def _assign(self, contact: Contact, agent: Agent, score: float) -> None:
+        contact.status = ContactStatus.ASSIGNED
+        contact.agent_id = agent.agent_id
+        contact.assigned_at = self.now
+        agent.active[contact.contact_id] = contact.channel
+        self.state.touch_contact(contact)
+        self.state.touch_agent(agent)
+        self.decisions.append(
+            ContactAssigned(
+                decision_id=self._next_id(),
+                contact_id=contact.contact_id,
+                agent_id=agent.agent_id,
+                queue=contact.queue,
+                channel=contact.channel,
+                score=round(score, 4),
+                waited_seconds=max(self.now - contact.arrived_at, 0.0),
+                relaxation_step=0,
+                matched_skills={skill: agent.skills.get(skill, 0) for skill in contact.skills},
+                trigger_event_id=self.event_id,
+            )
+        )
+
+    def _queue_position(self, contact: Contact) -> int:
+        order = contact.queue_order()
+        return 1 + sum(1 for c in self.state.waiting() if c.queue == contact.queue and c.queue_order() < order)

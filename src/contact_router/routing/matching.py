@@ -1,0 +1,49 @@
+"""Who may take a contact, and who is best: the skills-based matching rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from contact_router.routing.model import Agent, Contact
+
+
+def meets_requirements(agent: Agent, contact: Contact) -> bool:
+    """Every required skill at or above its minimum level, the language, and a capacity for the channel."""
+    if agent.capacity.get(contact.channel, 0) <= 0:
+        return False
+    if contact.language is not None and contact.language not in agent.languages:
+        return False
+    return all(agent.skills.get(skill, 0) >= level for skill, level in contact.skills.items())
+
+
+def proficiency(agent: Agent, contact: Contact) -> float:
+    """Mean level of the agent on the contact's required skills (0 when nothing is required)."""
+    if not contact.skills:
+        return 0.0
+    return sum(agent.skills.get(skill, 0) for skill in contact.skills) / len(contact.skills)
+
+
+@dataclass(frozen=True)
+class Match:
+    agent: Agent
+    score: float
+
+
+def best_agent(agents: Iterable[Agent], contact: Contact) -> Match | None:
+    """The routable agent with the highest proficiency; ties go to the longest idle, then the lowest id."""
+    best: tuple[tuple[float, float, str], Match] | None = None
+    for agent in agents:
+        if not (agent.can_take(contact.channel) and meets_requirements(agent, contact)):
+            continue
+        score = proficiency(agent, contact)
+        rank = (-score, agent.idle_since, agent.agent_id)
+        if best is None or rank < best[0]:
+            best = (rank, Match(agent, score))
+    return None if best is None else best[1]
+
+
+def best_contact(waiting: Iterable[Contact], agent: Agent) -> Contact | None:
+    """The highest-priority, longest-waiting contact this agent can take now."""
+    candidates = (c for c in waiting if agent.can_take(c.channel) and meets_requirements(agent, c))
+    return min(candidates, key=Contact.queue_order, default=None)

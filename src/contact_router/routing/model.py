@@ -1,0 +1,86 @@
+"""Live state of one routing domain: agents and the contacts not yet finished."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from contact_router.contract import AgentState, Channel
+
+
+class ContactStatus(StrEnum):
+    WAITING = "waiting"
+    ASSIGNED = "assigned"
+
+
+@dataclass
+class Agent:
+    agent_id: str
+    skills: dict[str, int]
+    capacity: dict[Channel, int]
+    languages: list[str] = field(default_factory=list)
+    location: str | None = None
+    state: AgentState = AgentState.AVAILABLE
+    # contact_id -> channel of every contact the agent holds now.
+    active: dict[str, Channel] = field(default_factory=dict)
+    # When the agent last became free of all contacts: longest idle goes first on ties.
+    idle_since: float = 0.0
+
+    def load(self, channel: Channel) -> int:
+        return sum(1 for held in self.active.values() if held == channel)
+
+    def free_capacity(self, channel: Channel) -> int:
+        return self.capacity.get(channel, 0) - self.load(channel)
+
+    def can_take(self, channel: Channel) -> bool:
+        """Routable now: available and with room on the channel."""
+        return self.state is AgentState.AVAILABLE and self.free_capacity(channel) > 0
+
+
+@dataclass
+class Contact:
+    contact_id: str
+    channel: Channel
+    queue: str
+    skills: dict[str, int]
+    arrived_at: float
+    language: str | None = None
+    priority: int = 0
+    customer_ref: str | None = None
+    status: ContactStatus = ContactStatus.WAITING
+    agent_id: str | None = None
+    assigned_at: float | None = None
+
+    def queue_order(self) -> tuple[int, float, str]:
+        """Highest priority first, then longest waiting; the id keeps the order total."""
+        return (-self.priority, self.arrived_at, self.contact_id)
+
+
+@dataclass
+class DomainState:
+    """All live state of one routing domain, with a record of what changed since it was loaded."""
+
+    agents: dict[str, Agent] = field(default_factory=dict)
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    changed_agents: set[str] = field(default_factory=set)
+    changed_contacts: set[str] = field(default_factory=set)
+
+    def touch_agent(self, agent: Agent) -> None:
+        self.agents[agent.agent_id] = agent
+        self.changed_agents.add(agent.agent_id)
+
+    def touch_contact(self, contact: Contact) -> None:
+        self.contacts[contact.contact_id] = contact
+        self.changed_contacts.add(contact.contact_id)
+
+    def remove_contact(self, contact_id: str) -> None:
+        """Forget a finished contact; the change set records the removal."""
+        self.contacts.pop(contact_id, None)
+        self.changed_contacts.add(contact_id)
+
+    def waiting(self) -> list[Contact]:
+        return [c for c in self.contacts.values() if c.status is ContactStatus.WAITING]
+
+    def clear_changes(self) -> None:
+        self.changed_agents.clear()
+        self.changed_contacts.clear()

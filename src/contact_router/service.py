@@ -1,0 +1,198 @@
+"""The routing service: one input record in, the records to publish out.
+
+Decodes and validates, applies the event to the domain's state with the pure router, and commits
+the change and its outputs in one atomic store operation. Independent of Faust, so it runs the same
+in a worker, in tests and in benchmarks.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from contact_router.contract import (
+    INPUT_TYPES,
+    DeadLetter,
+    DecodeError,
+    Envelope,
+    decode_envelope,
+    parse_input,
+)
+from contact_router.contract.events import OUTPUT_TYPE_NAMES
+from contact_router.routing import Rejection, Router
+from contact_router.routing.engine import Decision
+from contact_router.state.store import (
+    Changes,
+    CommitStatus,
+    InvariantViolation,
+    OutputRecord,
+    Snapshot,
+    StateStore,
+)
+
+SOURCE = "contact-router"
+UNKNOWN_DOMAIN = "unknown"
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """An input message and where it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float  # Kafka record time, POSIX seconds
+
+
+@dataclass(frozen=True)
+class OutputTopics:
+    decisions: str = "routing-decisions"
+    dead_letters: str = "dead-letters"
+
+
+class Result(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # redelivered: outputs are the stored ones of the first application
+    REJECTED = "rejected"  # well-formed but not applicable (unknown contact...): dead-lettered
+    DEAD_LETTER = "dead_letter"  # undecodable or invalid: dead-lettered
+
+
+@dataclass(frozen=True)
+class Processed:
+    result: Result
+    outputs: list[OutputRecord]
+    event_type: str  # a known input type or "unknown": bounded, safe as a metric label
+    event_time: float | None = None
+    reason_kind: str | None = None  # for dead letters: bounded
+    reason: str | None = None  # human-readable, free of payload content
+    decisions: list[Decision] = field(default_factory=list)
+
+
+class ConflictStorm(RuntimeError):
+    """The domain kept changing under us: another worker is writing it (a rebalance in flight)."""
+
+
+class RoutingService:
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        topics: OutputTopics = OutputTopics(),
+        router: Router | None = None,
+        cache_size: int = 10_000,
+        max_conflicts: int = 20,
+    ) -> None:
+        self._store = store
+        self._topics = topics
+        self._router = router or Router()
+        self._cache: OrderedDict[str, Snapshot] = OrderedDict()
+        self._cache_size = cache_size
+        self._max_conflicts = max_conflicts
+
+    async def process(self, record: SourceRecord) -> Processed:
+        try:
+            envelope = decode_envelope(record.value)
+        except DecodeError as exc:
+            return self._dead_letter(record, exc.kind, exc.reason, None)
+        event_type = envelope.type if envelope.type in INPUT_TYPES else "unknown"
+        try:
+            event = parse_input(envelope)
+        except DecodeError as exc:
+            return self._dead_letter(record, exc.kind, exc.reason, envelope)
+        if record.key is None or record.key.decode(errors="replace") != envelope.domain:
+            # The key decides the partition, hence the one worker owning the domain: a wrong key breaks that.
+            return self._dead_letter(record, "wrong_key", "Kafka key must equal the envelope's domain", envelope)
+
+        for _ in range(self._max_conflicts):
+            snapshot = await self._snapshot(envelope.domain)
+            rejection: Rejection | None = None
+            decisions: list[Decision] = []
+            try:
+                decisions = self._router.handle(snapshot.state, event, envelope.id, envelope.timestamp)
+                outputs = [self._decision_record(envelope, d) for d in decisions]
+                changes = Changes.of(snapshot.state)
+            except Rejection as exc:
+                rejection = exc
+                outputs = [self._dead_letter_record(record, exc.reason, envelope)]
+                changes = Changes({}, {})
+            try:
+                result = await self._store.commit(envelope.domain, snapshot.version, envelope.id, changes, outputs)
+            except InvariantViolation as exc:
+                self._cache.pop(envelope.domain, None)
+                return self._dead_letter(record, "invariant", f"store refused the change: {exc}", envelope)
+            if result.status is CommitStatus.APPLIED:
+                snapshot.state.clear_changes()
+                self._remember(envelope.domain, Snapshot(result.version, snapshot.state))
+                if rejection is not None:
+                    return Processed(
+                        Result.REJECTED, outputs, event_type, envelope.timestamp, "rejected", rejection.reason
+                    )
+                return Processed(Result.APPLIED, outputs, event_type, envelope.timestamp, decisions=decisions)
+            # The cached state was changed by this attempt or is stale: forget it either way.
+            self._cache.pop(envelope.domain, None)
+            if result.status is CommitStatus.DUPLICATE:
+                return Processed(Result.DUPLICATE, result.outputs, event_type, envelope.timestamp)
+        raise ConflictStorm(f"domain changed {self._max_conflicts} times while one event was applied")
+
+    async def _snapshot(self, domain: str) -> Snapshot:
+        cached = self._cache.get(domain)
+        if cached is not None:
+            self._cache.move_to_end(domain)
+            return cached
+        return await self._store.load(domain)
+
+    def _remember(self, domain: str, snapshot: Snapshot) -> None:
+        self._cache[domain] = snapshot
+        self._cache.move_to_end(domain)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _decision_record(self, trigger: Envelope, decision: Decision) -> OutputRecord:
+        envelope = Envelope(
+            id=decision.decision_id,
+            type=OUTPUT_TYPE_NAMES[type(decision)],
+            time=trigger.time,
+            domain=trigger.domain,
+            source=SOURCE,
+            data=decision.model_dump(mode="json"),
+        )
+        return OutputRecord(self._topics.decisions, trigger.domain, envelope.to_bytes())
+
+    def _dead_letter(self, record: SourceRecord, kind: str, reason: str, envelope: Envelope | None) -> Processed:
+        event_type = envelope.type if envelope is not None and envelope.type in INPUT_TYPES else "unknown"
+        return Processed(
+            Result.DEAD_LETTER,
+            [self._dead_letter_record(record, reason, envelope)],
+            event_type,
+            envelope.timestamp if envelope is not None else None,
+            kind,
+            reason,
+        )
+
+    def _dead_letter_record(self, record: SourceRecord, reason: str, envelope: Envelope | None) -> OutputRecord:
+        domain = envelope.domain if envelope is not None else UNKNOWN_DOMAIN
+        letter = DeadLetter(
+            reason=reason,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            raw_base64=base64.b64encode(record.value or b"").decode(),
+            event_id=envelope.id if envelope is not None else None,
+            event_type=envelope.type if envelope is not None else None,
+        )
+        wrapped = Envelope(
+            # Derived from the input's position, so a redelivered bad record yields the same id.
+            id=f"dead-letter:{record.topic}:{record.partition}:{record.offset}",
+            type="dead_letter",
+            time=datetime.fromtimestamp(record.timestamp, tz=UTC),
+            domain=domain,
+            source=SOURCE,
+            data=letter.model_dump(mode="json"),
+        )
+        key = record.key.decode(errors="replace") if record.key else domain
+        return OutputRecord(self._topics.dead_letters, key, wrapped.to_bytes())

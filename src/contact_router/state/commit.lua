@@ -1,0 +1,70 @@
+-- Commit one event's changes to a routing domain, atomically.
+-- KEYS: 1 version, 2 agents hash, 3 contacts hash, 4 event (outbox) key
+-- ARGV: 1 expected version, 2 event ttl seconds, 3 outputs (JSON), 4 number of agent entries (A),
+--       then A pairs (agent id, record JSON or '' to delete), then pairs (contact id, record or '').
+-- Records are stored verbatim (cjson would round floats and turn [] into {}); they are decoded
+-- only to re-check the promises.
+-- Returns {'duplicate', outputs} | {'conflict', version} | {'applied', version};
+-- an error reply starting with INVARIANT when a change would break a promise.
+local stored = redis.call('GET', KEYS[4])
+if stored then
+  return {'duplicate', stored}
+end
+local version = tonumber(redis.call('GET', KEYS[1]) or '0')
+if version ~= tonumber(ARGV[1]) then
+  return {'conflict', tostring(version)}
+end
+local agent_end = 4 + 2 * tonumber(ARGV[4])
+
+-- Promises 2 and 3, re-checked here whatever the caller computed (state/store.py has the same rules).
+for i = 5, agent_end, 2 do
+  local agent_id, raw = ARGV[i], ARGV[i + 1]
+  if raw ~= '' then
+    local rec = cjson.decode(raw)
+    local load = {}
+    for _, channel in pairs(rec.active) do
+      load[channel] = (load[channel] or 0) + 1
+    end
+    for channel, n in pairs(load) do
+      if n > (rec.capacity[channel] or 0) then
+        return redis.error_reply('INVARIANT agent ' .. agent_id .. ' over capacity on ' .. channel)
+      end
+    end
+    local before = redis.call('HGET', KEYS[2], agent_id)
+    local before_active = {}
+    if before then before_active = cjson.decode(before).active end
+    for contact_id, _ in pairs(rec.active) do
+      if before_active[contact_id] == nil and rec.state ~= 'available' then
+        return redis.error_reply('INVARIANT agent ' .. agent_id .. ' given a contact while ' .. rec.state)
+      end
+    end
+  end
+end
+for i = agent_end + 1, #ARGV, 2 do
+  local contact_id, raw = ARGV[i], ARGV[i + 1]
+  if raw ~= '' then
+    local before = redis.call('HGET', KEYS[3], contact_id)
+    if before then
+      local old = cjson.decode(before)
+      local new = cjson.decode(raw)
+      if old.status == 'assigned' and old.agent_id ~= new.agent_id then
+        return redis.error_reply('INVARIANT contact ' .. contact_id .. ' already assigned to another agent')
+      end
+    end
+  end
+end
+
+for i = 5, #ARGV, 2 do
+  local hash = KEYS[3]
+  if i <= agent_end then hash = KEYS[2] end
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', hash, ARGV[i])
+  else
+    redis.call('HSET', hash, ARGV[i], ARGV[i + 1])
+  end
+end
+if #ARGV > 4 then
+  version = redis.call('INCR', KEYS[1])
+end
+redis.call('SET', KEYS[4], ARGV[3], 'EX', tonumber(ARGV[2]))
+return {'applied', tostring(version)}

@@ -1,0 +1,74 @@
+"""Agents and contacts as JSON records: the one format both stores keep, so they behave alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from contact_router.contract import AgentState, Channel
+from contact_router.routing.model import Agent, Contact, ContactStatus
+
+
+def agent_to_record(agent: Agent) -> bytes:
+    return orjson.dumps(
+        {
+            "agent_id": agent.agent_id,
+            "skills": agent.skills,
+            "capacity": {str(ch): n for ch, n in agent.capacity.items()},
+            "languages": agent.languages,
+            "location": agent.location,
+            "state": str(agent.state),
+            "active": {cid: str(ch) for cid, ch in agent.active.items()},
+            "idle_since": agent.idle_since,
+        }
+    )
+
+
+def agent_from_record(raw: bytes | str) -> Agent:
+    doc: dict[str, Any] = orjson.loads(raw)
+    return Agent(
+        agent_id=doc["agent_id"],
+        skills=doc["skills"],
+        capacity={Channel(ch): n for ch, n in doc["capacity"].items()},
+        languages=doc["languages"],
+        location=doc["location"],
+        state=AgentState(doc["state"]),
+        active={cid: Channel(ch) for cid, ch in doc["active"].items()},
+        idle_since=doc["idle_since"],
+    )
+
+
+def contact_to_record(contact: Contact) -> bytes:
+    return orjson.dumps(
+        {
+            "contact_id": contact.contact_id,
+            "channel": str(contact.channel),
+            "queue": contact.queue,
+            "skills": contact.skills,
+            "arrived_at": contact.arrived_at,
+            "language": contact.language,
+            "priority": contact.priority,
+            "customer_ref": contact.customer_ref,
+            "status": str(contact.status),
+            "agent_id": contact.agent_id,
+            "assigned_at": contact.assigned_at,
+        }
+    )
+
+
+def contact_from_record(raw: bytes | str) -> Contact:
+    doc: dict[str, Any] = orjson.loads(raw)
+    return Contact(
+        contact_id=doc["contact_id"],
+        channel=Channel(doc["channel"]),
+        queue=doc["queue"],
+        skills=doc["skills"],
+        arrived_at=doc["arrived_at"],
+        language=doc["language"],
+        priority=doc["priority"],
+        customer_ref=doc["customer_ref"],
+        status=ContactStatus(doc["status"]),
+        agent_id=doc["agent_id"],
+        assigned_at=doc["assigned_at"],
+    )

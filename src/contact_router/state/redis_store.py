@@ -1,0 +1,94 @@
+"""The Redis store: live state of each routing domain under one hash tag, so a Redis Cluster keeps a
+domain in one slot and one script call can change it atomically."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from contact_router.routing.model import DomainState
+from contact_router.state.records import agent_from_record, agent_to_record, contact_from_record, contact_to_record
+from contact_router.state.store import (
+    Changes,
+    CommitResult,
+    CommitStatus,
+    InvariantViolation,
+    OutputRecord,
+    Snapshot,
+)
+
+_COMMIT_LUA = resources.files("contact_router.state").joinpath("commit.lua").read_text()
+
+
+class DomainKeys:
+    """Every key of one domain shares the {domain} hash tag."""
+
+    def __init__(self, prefix: str, domain: str) -> None:
+        base = f"{prefix}:{{{domain}}}"
+        self.version = f"{base}:version"
+        self.agents = f"{base}:agents"
+        self.contacts = f"{base}:contacts"
+        self._event = f"{base}:event:"
+
+    def event(self, event_id: str) -> str:
+        return self._event + event_id
+
+
+def encode_outputs(outputs: list[OutputRecord]) -> bytes:
+    return orjson.dumps([[o.topic, o.key, o.value.decode()] for o in outputs])
+
+
+def decode_outputs(raw: bytes) -> list[OutputRecord]:
+    return [OutputRecord(topic, key, value.encode()) for topic, key, value in orjson.loads(raw)]
+
+
+class RedisStore:
+    def __init__(self, client: aioredis.Redis, *, key_prefix: str = "cr", event_ttl_seconds: int = 7 * 86400) -> None:
+        self._client = client
+        self._prefix = key_prefix
+        self._event_ttl = event_ttl_seconds
+        self._commit = client.register_script(_COMMIT_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: object) -> RedisStore:
+        return cls(aioredis.Redis.from_url(url, decode_responses=False), **kwargs)  # type: ignore[arg-type]
+
+    def keys(self, domain: str) -> DomainKeys:
+        return DomainKeys(self._prefix, domain)
+
+    async def load(self, domain: str) -> Snapshot:
+        k = self.keys(domain)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.get(k.version).hgetall(k.agents).hgetall(k.contacts)
+            version, agents, contacts = await pipe.execute()
+        state = DomainState(
+            agents={aid.decode(): agent_from_record(r) for aid, r in agents.items()},
+            contacts={cid.decode(): contact_from_record(r) for cid, r in contacts.items()},
+        )
+        return Snapshot(int(version or 0), state)
+
+    async def commit(
+        self, domain: str, expected_version: int, event_id: str, changes: Changes, outputs: list[OutputRecord]
+    ) -> CommitResult:
+        k = self.keys(domain)
+        args: list[bytes | str | int] = [expected_version, self._event_ttl, encode_outputs(outputs), len(changes.agents)]
+        for aid, agent in changes.agents.items():
+            args += [aid, b"" if agent is None else agent_to_record(agent)]
+        for cid, contact in changes.contacts.items():
+            args += [cid, b"" if contact is None else contact_to_record(contact)]
+        try:
+            status, payload = await self._commit(keys=[k.version, k.agents, k.contacts, k.event(event_id)], args=args)
+        except ResponseError as exc:
+            if "INVARIANT" in str(exc):
+                raise InvariantViolation(str(exc)) from None
+            raise
+        status = CommitStatus(status.decode())
+        if status is CommitStatus.DUPLICATE:
+            return CommitResult(status, expected_version, decode_outputs(payload))
+        return CommitResult(status, int(payload))
+
+    async def close(self) -> None:
+        await self._client.aclose()
