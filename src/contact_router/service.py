@@ -139,6 +139,11 @@ class RoutingService:
                 return Processed(Result.DUPLICATE, result.outputs, event_type, envelope.timestamp)
         raise ConflictStorm(f"domain changed {self._max_conflicts} times while one event was applied")
 
+    def forget_cached(self) -> None:
+        """Drop cached domain state, e.g. when partitions move: the store's version check would
+        catch stale state anyway, this only saves the failed commit."""
+        self._cache.clear()
+
     async def _snapshot(self, domain: str) -> Snapshot:
         cached = self._cache.get(domain)
         if cached is not None:

@@ -7,7 +7,11 @@ from importlib import resources
 
 import orjson
 import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from contact_router.routing.model import DomainState
 from contact_router.state.records import agent_from_record, agent_to_record, contact_from_record, contact_to_record
@@ -19,6 +23,8 @@ from contact_router.state.store import (
     OutputRecord,
     Snapshot,
 )
+
+log = structlog.get_logger("contact_router.state")
 
 _COMMIT_LUA = resources.files("contact_router.state").joinpath("commit.lua").read_text()
 
@@ -35,6 +41,22 @@ class DomainKeys:
 
     def event(self, event_id: str) -> str:
         return self._event + event_id
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning("redis unavailable, retrying", attempt=state.attempt_number, error=type(exc).__name__)
+
+
+def _until_redis_answers() -> AsyncRetrying:
+    """Never give up on an event because Redis is away: wait and retry, so consuming pauses instead.
+    A commit retried after a lost reply is safe: the event key makes it report a duplicate."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type((RedisConnectionError, RedisTimeoutError)),
+        wait=wait_exponential_jitter(initial=0.05, max=5.0),
+        before_sleep=_log_retry,
+        reraise=True,
+    )
 
 
 def encode_outputs(outputs: list[OutputRecord]) -> bytes:
@@ -61,9 +83,11 @@ class RedisStore:
 
     async def load(self, domain: str) -> Snapshot:
         k = self.keys(domain)
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.get(k.version).hgetall(k.agents).hgetall(k.contacts)
-            version, agents, contacts = await pipe.execute()
+        async for attempt in _until_redis_answers():
+            with attempt:
+                async with self._client.pipeline(transaction=True) as pipe:
+                    pipe.get(k.version).hgetall(k.agents).hgetall(k.contacts)
+                    version, agents, contacts = await pipe.execute()
         state = DomainState(
             agents={aid.decode(): agent_from_record(r) for aid, r in agents.items()},
             contacts={cid.decode(): contact_from_record(r) for cid, r in contacts.items()},
@@ -79,8 +103,11 @@ class RedisStore:
             args += [aid, b"" if agent is None else agent_to_record(agent)]
         for cid, contact in changes.contacts.items():
             args += [cid, b"" if contact is None else contact_to_record(contact)]
+        keys = [k.version, k.agents, k.contacts, k.event(event_id)]
         try:
-            status, payload = await self._commit(keys=[k.version, k.agents, k.contacts, k.event(event_id)], args=args)
+            async for attempt in _until_redis_answers():
+                with attempt:
+                    status, payload = await self._commit(keys=keys, args=args)
         except ResponseError as exc:
             if "INVARIANT" in str(exc):
                 raise InvariantViolation(str(exc)) from None

@@ -1,0 +1,30 @@
+"""Settings from the environment (prefix CONTACT_ROUTER_), built by the entry points, never at import."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONTACT_ROUTER_", extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL; may hold a password, so it is never logged."
+    )
+    metrics_port: int = Field(9300, description="Port of this worker's Prometheus /metrics (0: none).")
+    app_id: str = Field("contact-router", description="Faust app id, which is the Kafka consumer group.")
+    topic_contact_events: str = "contact-events"
+    topic_agent_events: str = "agent-events"
+    topic_routing_decisions: str = "routing-decisions"
+    topic_escalation_alerts: str = "escalation-alerts"
+    topic_dead_letters: str = "dead-letters"
+    redis_key_prefix: str = Field("cr", description="Prefix of every Redis key.")
+    event_ttl_seconds: int = Field(7 * 86400, description="How long applied event ids (and outputs) are kept.")
+    domain_cache_size: int = Field(10_000, description="Domains whose state a worker keeps cached.")
+    data_dir: Path = Field(Path(tempfile.gettempdir()) / "contact-router", description="Faust's data directory.")
+    log_level: str = "info"

@@ -1,0 +1,1 @@
+"""The Faust adapter: consume the input topics, run the routing service, publish its outputs."""
