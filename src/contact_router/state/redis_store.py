@@ -53,7 +53,7 @@ def _until_redis_answers() -> AsyncRetrying:
     A commit retried after a lost reply is safe: the event key makes it report a duplicate."""
     return AsyncRetrying(
         retry=retry_if_exception_type((RedisConnectionError, RedisTimeoutError)),
-        wait=wait_exponential_jitter(initial=0.05, max=5.0),
+        wait=wait_exponential_jitter(multiplier=0.05, max=5.0),
         before_sleep=_log_retry,
         reraise=True,
     )

@@ -1,0 +1,137 @@
+"""The store contract and the routing service, on both stores: in memory and a real Redis server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+
+from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
+from contact_router.service import Result, RoutingService, SourceRecord
+from contact_router.state import CommitStatus, InMemoryStore, InvariantViolation, OutputRecord
+from contact_router.state.redis_store import RedisStore
+from contact_router.state.store import Changes
+from tests.conftest import Services
+from tests.factories import agent_in, contact, envelope
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+async def store(request: pytest.FixtureRequest, unique: str) -> AsyncIterator[InMemoryStore | RedisStore]:
+    if request.param == "memory":
+        yield InMemoryStore()
+        return
+    services: Services = request.getfixturevalue("services")
+    redis_store = RedisStore.from_url(services.redis_url, key_prefix=f"test-{unique}")
+    yield redis_store
+    await redis_store.close()
+
+
+def record(env, *, offset: int = 0, key: str | None = None) -> SourceRecord:  # noqa: ANN001
+    return SourceRecord("contact-events", 0, offset, (key or env.domain).encode(), env.to_bytes(), env.timestamp)
+
+
+def agent(agent_id: str, **kw) -> Agent:  # noqa: ANN003
+    return Agent(agent_id=agent_id, skills={"s": 3}, capacity={"voice": 1}, **kw)
+
+
+async def test_commit_then_load_round_trips_records_exactly(store) -> None:  # noqa: ANN001
+    state = DomainState()
+    state.touch_agent(agent("a1", languages=[], idle_since=1763888400.123456))
+    state.touch_contact(Contact("c1", "voice", "q", {"s": 2}, arrived_at=1763888401.654321, customer_ref="x"))
+    result = await store.commit("d", 0, "e1", Changes.of(state), [OutputRecord("t", "d", b'{"a": 1}')])
+    assert result.status is CommitStatus.APPLIED and result.version == 1
+    loaded = await store.load("d")
+    assert loaded.version == 1
+    assert loaded.state.agents == {"a1": state.agents["a1"]}
+    assert loaded.state.contacts == {"c1": state.contacts["c1"]}
+
+
+async def test_replayed_event_returns_its_first_outputs_and_changes_nothing(store) -> None:  # noqa: ANN001
+    state = DomainState()
+    state.touch_agent(agent("a1"))
+    outputs = [OutputRecord("routing-decisions", "d", b'{"id": "x"}')]
+    await store.commit("d", 0, "e1", Changes.of(state), outputs)
+    again = await store.commit("d", 1, "e1", Changes({"a2": agent("a2")}, {}), [])
+    assert again.status is CommitStatus.DUPLICATE and again.outputs == outputs
+    assert set((await store.load("d")).state.agents) == {"a1"}
+
+
+async def test_stale_version_is_a_conflict(store) -> None:  # noqa: ANN001
+    await store.commit("d", 0, "e1", Changes({"a1": agent("a1")}, {}), [])
+    result = await store.commit("d", 0, "e2", Changes({"a2": agent("a2")}, {}), [])
+    assert result.status is CommitStatus.CONFLICT and result.version == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(lambda a: a.active.update({"c1": "voice", "c2": "voice"}), id="over-capacity"),
+        pytest.param(lambda a: (a.active.update({"c1": "voice"}), setattr(a, "state", "away")), id="not-available"),
+    ],
+)
+async def test_store_refuses_an_agent_over_capacity_or_unavailable(store, bad) -> None:  # noqa: ANN001
+    a = agent("a1")
+    bad(a)
+    from contact_router.contract import AgentState
+
+    a.state = AgentState(a.state)
+    with pytest.raises(InvariantViolation):
+        await store.commit("d", 0, "e1", Changes({"a1": a}, {}), [])
+    assert (await store.load("d")).version == 0
+
+
+async def test_store_refuses_to_move_an_assigned_contact_to_another_agent(store) -> None:  # noqa: ANN001
+    c = Contact("c1", "voice", "q", {}, 0.0, status=ContactStatus.ASSIGNED, agent_id="a1")
+    await store.commit("d", 0, "e1", Changes({}, {"c1": c}), [])
+    moved = Contact("c1", "voice", "q", {}, 0.0, status=ContactStatus.ASSIGNED, agent_id="a2")
+    with pytest.raises(InvariantViolation):
+        await store.commit("d", 1, "e2", Changes({}, {"c1": moved}), [])
+
+
+async def test_service_routes_queues_dead_letters_and_dedupes(store) -> None:  # noqa: ANN001
+    service = RoutingService(store)
+    login = envelope("agent.logged_in", agent_in("a1", {"billing": 3}))
+    first = envelope("contact.arrived", contact("c1", {"billing": 2}))
+    second = envelope("contact.arrived", contact("c2", {"billing": 2}))
+    assert (await service.process(record(login))).result is Result.APPLIED
+    routed = await service.process(record(first, offset=1))
+    assert [orjson.loads(o.value)["type"] for o in routed.outputs] == ["contact.assigned"]
+    queued = await service.process(record(second, offset=2))
+    assert orjson.loads(queued.outputs[0].value)["data"]["reason"] == "no_free_agent"
+
+    replay = await RoutingService(store).process(record(first, offset=1))  # a fresh worker, as after a crash
+    assert replay.result is Result.DUPLICATE and replay.outputs == routed.outputs
+
+    unknown = envelope("contact.ended", {"contact_id": "nope"})
+    rejected = await service.process(record(unknown, offset=3))
+    assert rejected.result is Result.REJECTED and rejected.outputs[0].topic == "dead-letters"
+
+    garbage = SourceRecord("contact-events", 0, 4, b"bank", b"{oops", 0.0)
+    dead = await service.process(garbage)
+    assert dead.result is Result.DEAD_LETTER and dead.reason_kind == "invalid_json"
+    letter = orjson.loads(dead.outputs[0].value)
+    assert letter["id"] == "dead-letter:contact-events:0:4" and letter["data"]["offset"] == 4
+
+
+async def test_wrong_key_is_dead_lettered(store) -> None:  # noqa: ANN001
+    env = envelope("contact.arrived", contact("c1", {}))
+    processed = await RoutingService(store).process(record(env, key="another-domain"))
+    assert processed.result is Result.DEAD_LETTER and processed.reason_kind == "wrong_key"
+
+
+async def test_two_services_racing_on_one_domain_never_double_book(store) -> None:  # noqa: ANN001
+    """Two workers (as during a rebalance) apply events of one domain concurrently: conflicts are
+    retried on fresh state, so one agent with capacity 1 never holds two contacts."""
+    one, two = RoutingService(store), RoutingService(store)
+    await one.process(record(envelope("agent.logged_in", agent_in("a1", {})), offset=0))
+    arrivals = [envelope("contact.arrived", contact(f"c{i}", {})) for i in range(20)]
+    results = await asyncio.gather(
+        *[(one if i % 2 else two).process(record(env, offset=i + 1)) for i, env in enumerate(arrivals)]
+    )
+    assigned = [r for res in results for r in res.outputs if orjson.loads(r.value)["type"] == "contact.assigned"]
+    assert len(assigned) == 1
+    state = (await store.load("bank")).state
+    assert len(state.agents["a1"].active) == 1
+    assert sum(c.status is ContactStatus.WAITING for c in state.contacts.values()) == 19
