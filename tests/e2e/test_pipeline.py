@@ -5,49 +5,16 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import pytest
 
-from contact_router.processes import start_worker, stop_workers, wait_until_routing
-from tests.conftest import Services
 from tests.e2e.pipeline import Pipeline, of_type
 from tests.factories import agent_in, contact, envelope
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-WORKERS = 2
-BASE_PORT = 19400
 # Logins travel on agent-events and contacts on contact-events: two topics have no order between
 # them, so the tests let the logins be applied before publishing contacts that depend on them.
 LOGINS_SETTLE = 2.0
-
-
-@pytest.fixture(scope="module")
-def pipeline_suffix() -> str:
-    import uuid
-
-    return uuid.uuid4().hex[:8]
-
-
-@pytest.fixture(scope="module")
-async def pipeline(services: Services, pipeline_suffix: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pipeline]:
-    pipe = Pipeline(services.kafka_bootstrap, pipeline_suffix)
-    await pipe.create_topics()
-    logs: Path = tmp_path_factory.mktemp("workers")
-    env = pipe.worker_env(services.redis_url)
-    ports = [BASE_PORT + i for i in range(WORKERS)]
-    procs = [start_worker(i, metrics_port=p, log_path=logs / f"worker-{i}.log", env=env) for i, p in enumerate(ports)]
-    try:
-        wait_until_routing(ports, procs, timeout=120)
-        yield pipe
-    finally:
-        stop_workers(procs)
-        for log in sorted(logs.glob("worker-*.log")):
-            text = log.read_text(errors="replace")
-            if "Traceback" in text:
-                print(f"--- {log}\n{text[-4000:]}")
 
 
 async def test_contacts_routed_queued_unservable_and_malformed(pipeline: Pipeline) -> None:

@@ -1,0 +1,37 @@
+"""One running pipeline for the e2e session: unique topics, two worker processes, torn down after."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from contact_router.processes import start_worker, stop_workers, wait_until_routing
+from tests.conftest import Services
+from tests.e2e.pipeline import Pipeline
+
+WORKERS = 2
+BASE_PORT = 19400
+
+
+@pytest.fixture(scope="session")
+async def pipeline(services: Services, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pipeline]:
+    pipe = Pipeline(services.kafka_bootstrap, uuid.uuid4().hex[:8])
+    await pipe.create_topics()
+    logs: Path = tmp_path_factory.mktemp("workers")
+    env = pipe.worker_env(services.redis_url)
+    ports = [BASE_PORT + i for i in range(WORKERS)]
+    procs = [start_worker(i, metrics_port=p, log_path=logs / f"worker-{i}.log", env=env) for i, p in enumerate(ports)]
+    try:
+        wait_until_routing(ports, procs, timeout=120)
+        yield pipe
+    finally:
+        stop_workers(procs)
+        for log in sorted(logs.glob("worker-*.log")):
+            text = log.read_text(errors="replace")
+            if "Traceback" in text:
+                print(f"--- {log}\n{text[-4000:]}")
+
+
