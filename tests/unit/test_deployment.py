@@ -1,0 +1,50 @@
+"""docker-compose.yml cannot start on our machines (no Docker engine): these checks keep it true to
+the code instead: settings, CLI commands, topics and scenarios it names must exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from contact_router.cli import app
+from contact_router.settings import Settings
+from contact_router.sim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def topic_specs(text: str) -> set[str]:
+    return set(re.findall(r"\b([a-z-]+-(?:events|decisions|alerts|letters)):(\d+|\$\w+)", text))
+
+
+def test_every_service_the_design_names_is_there_with_a_health_check() -> None:
+    expected = {"kafka", "kafka-init", "redis", "router", "simulator", "prometheus", "alertmanager", "grafana"}
+    assert expected <= set(SERVICES)
+    assert [name for name, svc in SERVICES.items() if "healthcheck" not in svc] == []
+
+
+def test_router_environment_names_real_settings() -> None:
+    fields = {f"CONTACT_ROUTER_{name.upper()}" for name in Settings.model_fields}
+    for name in ("router", "simulator"):
+        assert set(SERVICES[name]["environment"]) <= fields
+
+
+def test_router_and_simulator_run_real_cli_commands_on_real_files() -> None:
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert SERVICES["router"]["command"][0] in commands
+    simulate, scenario = SERVICES["simulator"]["command"]
+    assert simulate in commands
+    load_scenario(ROOT / scenario)
+
+
+def test_compose_creates_the_stack_script_topics_which_are_the_default_settings() -> None:
+    compose_topics = {name: int(n) for name, n in topic_specs(SERVICES["kafka-init"]["command"][0])}
+    stack = (ROOT / "deploy" / "stack").read_text()
+    stack_topics = {name for name, _ in topic_specs(stack)}
+    defaults = {v for k, v in Settings().model_dump().items() if k.startswith("topic_")}
+    assert set(compose_topics) == stack_topics == defaults
+    assert compose_topics["contact-events"] == compose_topics["agent-events"], "inputs must be co-partitioned"
