@@ -81,6 +81,9 @@ class PlatformSimulator:
         self.on_summary = on_summary
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self.stats = Stats()
+        # Each run plays its own domains: live state left in Redis by an earlier run (agents holding
+        # contacts that run never ended) must not leak into this one.
+        self.domains = [f"{d}-{self.run_id}" for d in scenario.domains]
         self._contacts: dict[str, _Contact] = {}
         self._sent_at: dict[str, float] = {}
         self._producer: AIOKafkaProducer | None = None
@@ -102,7 +105,7 @@ class PlatformSimulator:
             await self._log_in_agents()
             arrivals = [
                 asyncio.create_task(self._arrivals(domain, queue))
-                for domain in self.scenario.domains
+                for domain in self.domains
                 for queue in self.scenario.queues
             ]
             summary = asyncio.create_task(self._summaries())
@@ -156,7 +159,7 @@ class PlatformSimulator:
         return env.id
 
     async def _log_in_agents(self) -> None:
-        for domain in self.scenario.domains:
+        for domain in self.domains:
             for group in self.scenario.agents:
                 for i in range(group.count):
                     await self.publish(
