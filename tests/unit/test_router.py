@@ -151,3 +151,35 @@ def test_relogin_keeps_contacts_in_progress() -> None:
     assert d.state.agents["a1"].active == {"c1": "voice"}
     d.send("agent.logged_out", {"agent_id": "a1"})
     assert d.state.agents["a1"].state is AgentState.OFFLINE
+
+
+def test_new_skills_let_an_agent_take_a_contact_that_was_waiting() -> None:
+    d = Domain()
+    d.send("agent.logged_in", agent_in("a1", {"billing": 1}))
+    d.send("contact.arrived", contact("c1", {"billing": 3}), at=1)
+    out = d.send("agent.skills_changed", {"agent_id": "a1", "skills": {"billing": 4}}, at=2)
+    assert assigned(out) == [("c1", "a1")]
+
+
+def test_acceptance_must_match_the_assignment() -> None:
+    d = Domain()
+    d.send("agent.logged_in", agent_in("a1", {}))
+    d.send("contact.arrived", contact("c1", {}))
+    assert d.send("contact.accepted", {"contact_id": "c1", "agent_id": "a1"}) == []
+    with pytest.raises(Rejection, match="not assigned to that agent"):
+        d.send("contact.accepted", {"contact_id": "c1", "agent_id": "a2"})
+
+
+@pytest.mark.parametrize(
+    ("type_", "data"),
+    [
+        ("contact.transferred", {"contact_id": "c1", "to_queue": "q2"}),
+        ("contact.sentiment", {"contact_id": "c1", "score": -0.5}),
+        ("contact.callback_requested", {"contact_id": "c1"}),
+    ],
+)
+def test_contract_events_this_version_does_not_act_on_are_rejected_not_dropped(type_: str, data: dict) -> None:
+    d = Domain()
+    d.send("contact.arrived", contact("c1", {}))
+    with pytest.raises(Rejection, match="not handled by this version"):
+        d.send(type_, data)

@@ -95,6 +95,72 @@ class AgentLoggedOut(_Payload):
     agent_id: Identifier
 
 
+class AgentSkillsChanged(_Payload):
+    """The agent's skills (and optionally languages) changed; contacts in progress are unaffected."""
+
+    agent_id: Identifier
+    skills: dict[SkillName, Level]
+    languages: list[Annotated[str, Field(max_length=35)]] | None = None
+
+
+class ContactAccepted(_Payload):
+    """The agent answered the offered contact."""
+
+    contact_id: Identifier
+    agent_id: Identifier
+
+
+class ContactRejected(_Payload):
+    """The agent declined the offered contact."""
+
+    contact_id: Identifier
+    agent_id: Identifier
+    reason: str | None = Field(default=None, max_length=100)
+
+
+class ContactNotAnswered(_Payload):
+    """The platform gave up ringing the agent (ring timeout)."""
+
+    contact_id: Identifier
+    agent_id: Identifier
+
+
+class ContactTransferred(_Payload):
+    """The agent transferred the contact to another queue, or to a named agent or supervisor."""
+
+    contact_id: Identifier
+    to_queue: Identifier | None = None
+    to_agent_id: Identifier | None = None
+    skills: dict[SkillName, Level] | None = Field(default=None, description="New requirements, if they change.")
+    reason: str | None = Field(default=None, max_length=100)
+
+
+class ContactHeld(_Payload):
+    """The customer was put on hold."""
+
+    contact_id: Identifier
+
+
+class ContactResumed(_Payload):
+    """The customer was taken off hold."""
+
+    contact_id: Identifier
+
+
+class ContactCallbackRequested(_Payload):
+    """A waiting customer asked to be called back instead of waiting on the line."""
+
+    contact_id: Identifier
+    callback_ref: str | None = Field(default=None, max_length=200, description="Opaque; never logged.")
+
+
+class ContactSentiment(_Payload):
+    """A sentiment reading on a live contact, from speech or text analytics."""
+
+    contact_id: Identifier
+    score: float = Field(ge=-1.0, le=1.0, description="-1 very negative .. 1 very positive.")
+
+
 # ---------------------------------------------------------------- outputs
 
 
@@ -139,6 +205,34 @@ class ContactClosed(_Payload):
     trigger_event_id: str
 
 
+class OfferTimedOut(_Payload):
+    """An offer was not answered in time: the contact went back to its place in the queue."""
+
+    decision_id: str
+    contact_id: str
+    agent_id: str
+    queue: str
+    requeued: bool
+    trigger_event_id: str
+
+
+class EscalationSubject(_Payload):
+    kind: Literal["contact", "queue", "agent"]
+    id: str
+    queue: str | None = None
+
+
+class EscalationAlert(_Payload):
+    """An early warning for supervisors, firing or resolved."""
+
+    alert_id: str
+    kind: str = Field(description="e.g. sla_at_risk, sentiment_falling, handle_time_high.")
+    severity: Literal["info", "warning", "page"]
+    subject: EscalationSubject
+    evidence: dict[str, float | int | str] = Field(default_factory=dict, description="The numbers that triggered it.")
+    status: Literal["firing", "resolved"]
+
+
 class DeadLetter(_Payload):
     """An input that could not be processed, kept whole with the reason and where it came from."""
 
@@ -151,21 +245,48 @@ class DeadLetter(_Payload):
     event_type: str | None = None
 
 
-InputEvent = ContactArrived | ContactEnded | ContactAbandoned | AgentLoggedIn | AgentStateChanged | AgentLoggedOut
-OutputEvent = ContactAssigned | ContactQueued | ContactClosed | DeadLetter
+InputEvent = (
+    ContactArrived
+    | ContactEnded
+    | ContactAbandoned
+    | ContactAccepted
+    | ContactRejected
+    | ContactNotAnswered
+    | ContactTransferred
+    | ContactHeld
+    | ContactResumed
+    | ContactCallbackRequested
+    | ContactSentiment
+    | AgentLoggedIn
+    | AgentStateChanged
+    | AgentSkillsChanged
+    | AgentLoggedOut
+)
+OutputEvent = ContactAssigned | ContactQueued | ContactClosed | OfferTimedOut | EscalationAlert | DeadLetter
 
 INPUT_TYPES: dict[str, type[_Payload]] = {
     "contact.arrived": ContactArrived,
     "contact.ended": ContactEnded,
     "contact.abandoned": ContactAbandoned,
+    "contact.accepted": ContactAccepted,
+    "contact.rejected": ContactRejected,
+    "contact.not_answered": ContactNotAnswered,
+    "contact.transferred": ContactTransferred,
+    "contact.held": ContactHeld,
+    "contact.resumed": ContactResumed,
+    "contact.callback_requested": ContactCallbackRequested,
+    "contact.sentiment": ContactSentiment,
     "agent.logged_in": AgentLoggedIn,
     "agent.state_changed": AgentStateChanged,
+    "agent.skills_changed": AgentSkillsChanged,
     "agent.logged_out": AgentLoggedOut,
 }
 OUTPUT_TYPES: dict[str, type[_Payload]] = {
     "contact.assigned": ContactAssigned,
     "contact.queued": ContactQueued,
     "contact.closed": ContactClosed,
+    "contact.offer_timed_out": OfferTimedOut,
+    "escalation.alert": EscalationAlert,
     "dead_letter": DeadLetter,
 }
 OUTPUT_TYPE_NAMES: dict[type[_Payload], str] = {model: name for name, model in OUTPUT_TYPES.items()}

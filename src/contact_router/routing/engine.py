@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from contact_router.contract import (
     AgentLoggedIn,
+    AgentSkillsChanged,
+    ContactAccepted,
     AgentLoggedOut,
     AgentState,
     AgentStateChanged,
@@ -51,6 +53,14 @@ class Router:
                 run.agent_state_changed(event.agent_id, event.state)
             case AgentLoggedOut():
                 run.agent_state_changed(event.agent_id, AgentState.OFFLINE)
+            case AgentSkillsChanged():
+                run.agent_skills_changed(event)
+            case ContactAccepted():
+                run.contact_accepted(event)
+            case _:
+                # Offers, transfers, holds, callbacks and sentiment are in the contract (platforms can
+                # publish them) but this version does not act on them yet: dead-lettered, not dropped.
+                raise Rejection(f"{type(event).__name__} is not handled by this version of the router")
         return run.decisions
 
 
@@ -152,6 +162,22 @@ class _Run:
         agent.state = new_state
         self.state.touch_agent(agent)
         self._serve_waiting(agent)
+
+    def agent_skills_changed(self, event: AgentSkillsChanged) -> None:
+        agent = self.state.agents.get(event.agent_id)
+        if agent is None:
+            raise Rejection("unknown agent (not logged in)")
+        agent.skills = dict(event.skills)
+        if event.languages is not None:
+            agent.languages = list(event.languages)
+        self.state.touch_agent(agent)
+        self._serve_waiting(agent)  # new skills may fit contacts that were waiting
+
+    def contact_accepted(self, event: ContactAccepted) -> None:
+        """An assignment is final on commit; acceptance only confirms it, so it must match."""
+        contact = self.state.contacts.get(event.contact_id)
+        if contact is None or contact.agent_id != event.agent_id:
+            raise Rejection("accepted contact is not assigned to that agent")
 
     def _serve_waiting(self, agent: Agent) -> None:
         """Give the agent the best waiting contacts it can take, until it is full or none fits."""
