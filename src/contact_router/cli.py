@@ -46,14 +46,28 @@ def _load(scenario: Path):  # noqa: ANN202 - keeps the import lazy
 @app.command()
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML.")] = DEFAULT_SCENARIO,
-    duration: Annotated[float | None, typer.Option(help="Seconds to run; default until Ctrl-C.")] = None,
+    offline: Annotated[
+        bool, typer.Option(help="Discrete-event run on a virtual clock with the same routing core; no Kafka.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Offline: print the report as JSON.")] = False,
+    duration: Annotated[float | None, typer.Option(help="Online: seconds to run; default until Ctrl-C.")] = None,
     seed: int = 7,
     summary_every: float = 5.0,
 ) -> None:
-    """Play a simulated contact center against the running workers, through Kafka."""
+    """Play a simulated contact center: through Kafka against running workers, or --offline."""
+    loaded = _load(scenario)
+    if offline:
+        import json
+
+        from contact_router.sim.offline import OfflineSimulator
+
+        report = OfflineSimulator(loaded, seed=seed).run()
+        typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())
+        return
+
     from contact_router.sim.platform import PlatformSimulator
 
-    sim = PlatformSimulator(_load(scenario), Settings(), seed=seed, duration=duration, summary_every=summary_every)
+    sim = PlatformSimulator(loaded, Settings(), seed=seed, duration=duration, summary_every=summary_every)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(sim.run())
     typer.echo("final: " + sim.summary_line(0).split("]", 1)[1])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,6 +23,7 @@ class QueueSpec(BaseModel):
     arrivals_per_hour: float = Field(gt=0, description="Poisson arrival rate per domain.")
     mean_handle_seconds: float = Field(gt=0, description="Mean of the lognormal handle time (talk + wrap-up).")
     handle_sigma: float = Field(0.5, ge=0, description="Sigma of the handle time's underlying normal.")
+    handle_distribution: Literal["lognormal", "exponential"] = "lognormal"
     mean_patience_seconds: float = Field(gt=0, description="Mean of the exponential patience before abandoning.")
     priority: int = 0
 
@@ -36,6 +37,19 @@ class AgentGroupSpec(BaseModel):
     capacity: dict[Channel, int] = Field(default_factory=lambda: {Channel.VOICE: 1})
     languages: list[str] = Field(default_factory=list)
     home_share: float = Field(0.5, ge=0, le=1, description="Share of the group working from home.")
+    shift: tuple[float, float] | None = Field(
+        None, description="Offline simulator: [login hour, logout hour] from the start; default the whole run."
+    )
+
+
+class ReplaySpec(BaseModel):
+    """Arrivals replayed from a CSV of counts per bin (date, bin_start HH:MM, calls), one day of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    csv: Path
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    scale: float = Field(1.0, gt=0, description="Multiplies every count (e.g. 2.0 for a center twice as busy).")
 
 
 class Scenario(BaseModel):
@@ -46,6 +60,12 @@ class Scenario(BaseModel):
     queues: list[QueueSpec] = Field(min_length=1)
     agents: list[AgentGroupSpec] = Field(min_length=1)
     malformed_share: float = Field(0.0, ge=0, le=0.5, description="Share of arrivals followed by a malformed event.")
+    hours: float = Field(1.0, gt=0, le=24 * 7, description="Offline simulator: simulated hours (unless replaying).")
+    replay: ReplaySpec | None = Field(
+        None, description="Offline simulator: replay a real day; queues split it by their arrivals_per_hour."
+    )
+    service_level_seconds: float = Field(20.0, gt=0, description="Answered within this many seconds counts.")
+    service_level_target: float = Field(0.8, gt=0, le=1)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Scenario:
@@ -61,12 +81,19 @@ class ScenarioError(ValueError):
 
 
 def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario; a replay CSV path is relative to the scenario file."""
     try:
         doc = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ScenarioError(f"{path}: cannot read scenario: {exc}") from None
     try:
-        return Scenario.model_validate(doc)
+        scenario = Scenario.model_validate(doc)
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise ScenarioError(f"{path}: invalid scenario:\n" + "\n".join(lines)) from None
+    if scenario.replay is not None and not scenario.replay.csv.is_absolute():
+        csv_path = (path.parent / scenario.replay.csv).resolve()
+        if not csv_path.is_file():
+            raise ScenarioError(f"{path}: replay csv {scenario.replay.csv} not found (looked in {csv_path})")
+        scenario = scenario.model_copy(update={"replay": scenario.replay.model_copy(update={"csv": csv_path})})
+    return scenario

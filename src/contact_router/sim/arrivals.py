@@ -1,0 +1,62 @@
+"""When contacts arrive, and to which queue: Poisson at constant rates, or a real day replayed."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from pathlib import Path
+
+from contact_router.sim.scenario import QueueSpec, ReplaySpec, Scenario
+
+
+def poisson_arrivals(queues: list[QueueSpec], hours: float, rng: random.Random) -> list[tuple[float, QueueSpec]]:
+    """Arrival times (seconds from the start) of independent Poisson streams, one per queue."""
+    horizon = hours * 3600.0
+    arrivals = []
+    for queue in queues:
+        rate = queue.arrivals_per_hour / 3600.0
+        t = rng.expovariate(rate)
+        while t < horizon:
+            arrivals.append((t, queue))
+            t += rng.expovariate(rate)
+    arrivals.sort(key=lambda a: a[0])
+    return arrivals
+
+
+def read_day(replay: ReplaySpec) -> list[tuple[float, float, float]]:
+    """(bin start, bin end, expected calls) in seconds from midnight, for the replayed date."""
+    bins = []
+    with replay.csv.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["date"] != replay.date:
+                continue
+            hh, mm = row["bin_start"].split(":")
+            start = int(hh) * 3600 + int(mm) * 60
+            bins.append((float(start), float(row["calls"]) * replay.scale))
+    if not bins:
+        raise ValueError(f"{replay.csv} has no rows for {replay.date}")
+    bins.sort()
+    width = bins[1][0] - bins[0][0] if len(bins) > 1 else 360.0
+    return [(start, start + width, calls) for start, calls in bins]
+
+
+def replayed_arrivals(replay: ReplaySpec, queues: list[QueueSpec], rng: random.Random) -> list[tuple[float, QueueSpec]]:
+    """Each bin's count of calls (a fractional count rounds up with its fraction's probability),
+    spread uniformly over the bin; each call goes to a queue with probability proportional to the
+    queue's arrivals_per_hour."""
+    weights = [q.arrivals_per_hour for q in queues]
+    arrivals = []
+    for start, end, calls in read_day(replay):
+        n = math.floor(calls) + (1 if rng.random() < calls - math.floor(calls) else 0)
+        for _ in range(n):
+            arrivals.append((rng.uniform(start, end), rng.choices(queues, weights)[0]))
+    arrivals.sort(key=lambda a: a[0])
+    return arrivals
+
+
+def scenario_arrivals(scenario: Scenario, rng: random.Random) -> tuple[list[tuple[float, QueueSpec]], float]:
+    """The arrivals of a scenario, and the simulated horizon in seconds."""
+    if scenario.replay is not None:
+        return replayed_arrivals(scenario.replay, scenario.queues, rng), 24 * 3600.0
+    return poisson_arrivals(scenario.queues, scenario.hours, rng), scenario.hours * 3600.0

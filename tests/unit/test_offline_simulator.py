@@ -1,0 +1,74 @@
+"""The offline simulator: deterministic, conserves contacts, and agrees with queueing theory."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from contact_router.sim.offline import OfflineSimulator
+from contact_router.sim.scenario import Scenario, load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def erlang_c_service_level(calls_per_hour: float, aht: float, agents: int, threshold: float) -> float:
+    """Textbook Erlang C: P(wait <= threshold) for M/M/c, written here independently of the product."""
+    a = calls_per_hour * aht / 3600.0
+    top = a**agents / math.factorial(agents) * agents / (agents - a)
+    p_wait = top / (sum(a**k / math.factorial(k) for k in range(agents)) + top)
+    return 1.0 - p_wait * math.exp(-(agents - a) * threshold / aht)
+
+
+def one_queue(agents: int, *, hours: float = 150.0, patience: float = 1e9) -> Scenario:
+    return Scenario.model_validate(
+        {
+            "name": "mmc",
+            "domains": ["d"],
+            "hours": hours,
+            "queues": [
+                {
+                    "name": "q",
+                    "arrivals_per_hour": 200,
+                    "mean_handle_seconds": 180,
+                    "handle_distribution": "exponential",
+                    "mean_patience_seconds": patience,
+                }
+            ],
+            "agents": [{"name": "a", "count": agents, "skills": {}}],
+        }
+    )
+
+
+def test_service_level_matches_erlang_c_for_an_m_m_c_queue() -> None:
+    # The published example: 100 calls per 30 minutes, AHT 180 s, 80/20 target: 14 agents, SL 0.888.
+    expected = erlang_c_service_level(200, 180, 14, 20)
+    assert expected == pytest.approx(0.888, abs=0.001)
+    report = OfflineSimulator(one_queue(14), seed=3).run()
+    assert report.total["abandoned"] == 0
+    assert report.total["service_level_20s"] == pytest.approx(expected, abs=0.02)
+    assert report.occupancy["mean"] == pytest.approx(10 / 14, abs=0.02)
+
+
+def test_fewer_agents_give_a_worse_service_level_and_more_abandonment() -> None:
+    staffed = OfflineSimulator(one_queue(14, hours=20, patience=120), seed=1).run().total
+    short = OfflineSimulator(one_queue(11, hours=20, patience=120), seed=1).run().total
+    assert short["service_level_20s"] < staffed["service_level_20s"] - 0.2
+    assert short["abandonment_rate"] > staffed["abandonment_rate"] + 0.05
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "bank-day.yaml"])
+def test_shipped_scenarios_run_deterministically_and_lose_no_contact(name: str) -> None:
+    scenario = load_scenario(ROOT / "scenarios" / name)
+    first, second = OfflineSimulator(scenario, seed=5).run(), OfflineSimulator(scenario, seed=5).run()
+    assert first.as_dict() == second.as_dict()
+    for q in [*first.queues.values(), first.total]:
+        assert q["offered"] == q["answered"] + q["abandoned"]
+    assert first.occupancy["max"] <= 1.0
+
+
+def test_a_replayed_day_offers_exactly_that_days_calls() -> None:
+    report = OfflineSimulator(load_scenario(ROOT / "scenarios" / "bank-day.yaml"), seed=1).run()
+    # 1999-03-15 in the real data: 1,706 calls in whole numbers.
+    assert report.total["offered"] == 1706 and report.simulated_hours == 24
