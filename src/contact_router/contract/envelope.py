@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -69,8 +68,3 @@ def validation_summary(exc: ValidationError) -> str:
     parts = [f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['type']}" for err in exc.errors()[:5]]
     more = exc.error_count() - len(parts)
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
-def event_time(ts: float) -> datetime:
-    """POSIX seconds to an aware UTC datetime for output envelopes."""
-    return datetime.fromtimestamp(ts, tz=UTC)
