@@ -166,7 +166,7 @@ def test_acceptance_must_match_the_assignment() -> None:
     d.send("agent.logged_in", agent_in("a1", {}))
     d.send("contact.arrived", contact("c1", {}))
     assert d.send("contact.accepted", {"contact_id": "c1", "agent_id": "a1"}) == []
-    with pytest.raises(Rejection, match="not assigned to that agent"):
+    with pytest.raises(Rejection, match="not offered to or assigned to that agent"):
         d.send("contact.accepted", {"contact_id": "c1", "agent_id": "a2"})
 
 

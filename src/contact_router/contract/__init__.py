@@ -9,6 +9,8 @@ from contact_router.contract.events import (
     OUTPUT_TYPES,
     AgentLoggedIn,
     AgentLoggedOut,
+    AgentPaused,
+    TimerFired,
     AgentSkillsChanged,
     ContactAccepted,
     ContactRejected,
@@ -37,6 +39,8 @@ from contact_router.contract.events import (
 )
 
 __all__ = [
+    "AgentPaused",
+    "TimerFired",
     "AgentSkillsChanged",
     "ContactAccepted",
     "ContactRejected",

@@ -161,6 +161,12 @@ class ContactSentiment(_Payload):
     score: float = Field(ge=-1.0, le=1.0, description="-1 very negative .. 1 very positive.")
 
 
+class TimerFired(_Payload):
+    """Published by the worker that owns a domain when one of its deadlines (offer timeout, end of
+    wrap-up) is reached; the envelope's time is the deadline. Travelling through the input topic
+    makes time-driven work ordered, deduplicated and replayable like any other input."""
+
+
 # ---------------------------------------------------------------- outputs
 
 
@@ -216,6 +222,16 @@ class OfferTimedOut(_Payload):
     trigger_event_id: str
 
 
+class AgentPaused(_Payload):
+    """The router set an agent away, e.g. after too many missed offers in a row."""
+
+    decision_id: str
+    agent_id: str
+    reason: Literal["missed_offers"]
+    missed_offers: int
+    trigger_event_id: str
+
+
 class EscalationSubject(_Payload):
     kind: Literal["contact", "queue", "agent"]
     id: str
@@ -261,8 +277,11 @@ InputEvent = (
     | AgentStateChanged
     | AgentSkillsChanged
     | AgentLoggedOut
+    | TimerFired
 )
-OutputEvent = ContactAssigned | ContactQueued | ContactClosed | OfferTimedOut | EscalationAlert | DeadLetter
+OutputEvent = (
+    ContactAssigned | ContactQueued | ContactClosed | OfferTimedOut | AgentPaused | EscalationAlert | DeadLetter
+)
 
 INPUT_TYPES: dict[str, type[_Payload]] = {
     "contact.arrived": ContactArrived,
@@ -280,12 +299,14 @@ INPUT_TYPES: dict[str, type[_Payload]] = {
     "agent.state_changed": AgentStateChanged,
     "agent.skills_changed": AgentSkillsChanged,
     "agent.logged_out": AgentLoggedOut,
+    "timer.fired": TimerFired,
 }
 OUTPUT_TYPES: dict[str, type[_Payload]] = {
     "contact.assigned": ContactAssigned,
     "contact.queued": ContactQueued,
     "contact.closed": ContactClosed,
     "contact.offer_timed_out": OfferTimedOut,
+    "agent.paused": AgentPaused,
     "escalation.alert": EscalationAlert,
     "dead_letter": DeadLetter,
 }

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from contact_router.contract import (
     AgentLoggedIn,
+    AgentPaused,
     AgentSkillsChanged,
     ContactAccepted,
+    ContactNotAnswered,
+    ContactRejected,
+    OfferTimedOut,
+    TimerFired,
     AgentLoggedOut,
     AgentState,
     AgentStateChanged,
@@ -21,10 +26,11 @@ from contact_router.contract import (
     ContactQueued,
     InputEvent,
 )
-from contact_router.routing.matching import best_agent, best_contact, meets_requirements, proficiency
+from contact_router.routing.config import RoutingConfig
+from contact_router.routing.matching import best_agent, best_contact, can_serve, proficiency
 from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
 
-Decision = ContactAssigned | ContactQueued | ContactClosed
+Decision = ContactAssigned | ContactQueued | ContactClosed | OfferTimedOut | AgentPaused
 
 
 class Rejection(Exception):
@@ -38,8 +44,11 @@ class Rejection(Exception):
 class Router:
     """Applies one input event at a time to a DomainState (mutating it) and returns the decisions."""
 
+    def __init__(self, config: RoutingConfig | None = None) -> None:
+        self.config = config or RoutingConfig()
+
     def handle(self, state: DomainState, event: InputEvent, event_id: str, now: float) -> list[Decision]:
-        run = _Run(state, event_id, now)
+        run = _Run(state, event_id, now, self.config)
         match event:
             case ContactArrived():
                 run.contact_arrived(event)
@@ -50,27 +59,41 @@ class Router:
             case AgentLoggedIn():
                 run.agent_logged_in(event)
             case AgentStateChanged():
-                run.agent_state_changed(event.agent_id, event.state)
+                run.agent_state_changed(event.agent_id, event.state, event.reason)
             case AgentLoggedOut():
                 run.agent_state_changed(event.agent_id, AgentState.OFFLINE)
             case AgentSkillsChanged():
                 run.agent_skills_changed(event)
             case ContactAccepted():
                 run.contact_accepted(event)
+            case ContactRejected():
+                run.offer_declined(event.contact_id, event.agent_id, missed=False, timed_out=False)
+            case ContactNotAnswered():
+                run.offer_declined(event.contact_id, event.agent_id, missed=True, timed_out=False)
+            case TimerFired():
+                run.deadlines_reached()
             case _:
                 # Offers, transfers, holds, callbacks and sentiment are in the contract (platforms can
                 # publish them) but this version does not act on them yet: dead-lettered, not dropped.
                 raise Rejection(f"{type(event).__name__} is not handled by this version of the router")
         return run.decisions
 
+    @staticmethod
+    def next_deadline(state: DomainState) -> float | None:
+        """When the domain next needs a timer.fired: the earliest offer expiry or end of wrap-up."""
+        deadlines = [c.offer_expires_at for c in state.contacts.values() if c.offer_pending() and c.offer_expires_at]
+        deadlines += [a.wrap_up_until for a in state.agents.values() if a.wrap_up_until is not None]
+        return min(deadlines, default=None)
+
 
 class _Run:
     """One event's application: collects decisions with ids derived from the triggering event."""
 
-    def __init__(self, state: DomainState, event_id: str, now: float) -> None:
+    def __init__(self, state: DomainState, event_id: str, now: float, config: RoutingConfig) -> None:
         self.state = state
         self.event_id = event_id
         self.now = now
+        self.config = config
         self.decisions: list[Decision] = []
 
     def _next_id(self) -> str:
@@ -90,12 +113,16 @@ class _Run:
             customer_ref=event.customer_ref,
         )
         self.state.touch_contact(contact)
+        self._route(contact)
+
+    def _route(self, contact: Contact) -> None:
+        """Offer a waiting contact to the best agent free now, or say it waits and why."""
         match = best_agent(self.state.agents.values(), contact)
         if match is not None:
             self._assign(contact, match.agent, match.score)
             return
         eligible = any(
-            a.state is not AgentState.OFFLINE and meets_requirements(a, contact) for a in self.state.agents.values()
+            a.state is not AgentState.OFFLINE and can_serve(a, contact) for a in self.state.agents.values()
         )
         self.decisions.append(
             ContactQueued(
@@ -134,6 +161,10 @@ class _Run:
             agent.active.pop(contact_id, None)
             if not agent.active:
                 agent.idle_since = self.now
+            wrap_up = self.config.policy(contact.queue).wrap_up_seconds
+            if outcome == "completed" and wrap_up > 0 and agent.state is AgentState.AVAILABLE:
+                agent.state = AgentState.WRAP_UP
+                agent.wrap_up_until = self.now + wrap_up
             self.state.touch_agent(agent)
             self._serve_waiting(agent)
 
@@ -153,13 +184,17 @@ class _Run:
         self.state.touch_agent(agent)
         self._serve_waiting(agent)
 
-    def agent_state_changed(self, agent_id: str, new_state: AgentState) -> None:
+    def agent_state_changed(self, agent_id: str, new_state: AgentState, reason: str | None = None) -> None:
         agent = self.state.agents.get(agent_id)
         if agent is None:
             raise Rejection("unknown agent (not logged in)")
         if new_state is AgentState.AVAILABLE and agent.state is not AgentState.AVAILABLE and not agent.active:
             agent.idle_since = self.now
+        if new_state is AgentState.AVAILABLE:
+            agent.missed_offers = 0
         agent.state = new_state
+        agent.reason = reason
+        agent.wrap_up_until = None  # reported states replace a timed wrap-up (e.g. ready early)
         self.state.touch_agent(agent)
         self._serve_waiting(agent)
 
@@ -174,10 +209,85 @@ class _Run:
         self._serve_waiting(agent)  # new skills may fit contacts that were waiting
 
     def contact_accepted(self, event: ContactAccepted) -> None:
-        """An assignment is final on commit; acceptance only confirms it, so it must match."""
-        contact = self.state.contacts.get(event.contact_id)
-        if contact is None or contact.agent_id != event.agent_id:
-            raise Rejection("accepted contact is not assigned to that agent")
+        contact = self._offered_to(event.contact_id, event.agent_id)
+        contact.accepted = True
+        contact.offer_expires_at = None
+        agent = self.state.agents[event.agent_id]
+        agent.missed_offers = 0
+        self.state.touch_contact(contact)
+        self.state.touch_agent(agent)
+
+    def offer_declined(self, contact_id: str, agent_id: str, *, missed: bool, timed_out: bool) -> None:
+        """The offer ends unanswered: the contact goes back to its place (its arrival time is kept),
+        this agent is skipped for it, and a missed offer counts towards pausing the agent."""
+        contact = self._offered_to(contact_id, agent_id)
+        if contact.accepted:
+            raise Rejection("the offer was already accepted")
+        agent = self.state.agents[agent_id]
+        agent.active.pop(contact_id, None)
+        contact.status = ContactStatus.WAITING
+        contact.agent_id = None
+        contact.assigned_at = None
+        contact.offer_expires_at = None
+        contact.skipped_agents.append(agent_id)
+        self.state.touch_contact(contact)
+        self.state.touch_agent(agent)
+        if timed_out:
+            self.decisions.append(
+                OfferTimedOut(
+                    decision_id=self._next_id(),
+                    contact_id=contact_id,
+                    agent_id=agent_id,
+                    queue=contact.queue,
+                    requeued=True,
+                    trigger_event_id=self.event_id,
+                )
+            )
+        if missed:
+            agent.missed_offers += 1
+            limit = self.config.policy(contact.queue).max_missed_offers
+            if agent.missed_offers >= limit and agent.state is AgentState.AVAILABLE:
+                agent.state = AgentState.AWAY
+                agent.reason = "missed_offers"
+                self.decisions.append(
+                    AgentPaused(
+                        decision_id=self._next_id(),
+                        agent_id=agent_id,
+                        reason="missed_offers",
+                        missed_offers=agent.missed_offers,
+                        trigger_event_id=self.event_id,
+                    )
+                )
+        self._route(contact)
+        self._serve_waiting(agent)
+
+    def deadlines_reached(self) -> None:
+        """Everything due by now, in a fixed order: expired offers, then ends of wrap-up."""
+        expired = sorted(
+            (c for c in self.state.contacts.values() if c.offer_pending() and (c.offer_expires_at or 0) <= self.now),
+            key=lambda c: (c.offer_expires_at, c.contact_id),
+        )
+        for contact in expired:
+            assert contact.agent_id is not None
+            self.offer_declined(contact.contact_id, contact.agent_id, missed=True, timed_out=True)
+        wrapped = sorted(
+            (a for a in self.state.agents.values() if a.wrap_up_until is not None and a.wrap_up_until <= self.now),
+            key=lambda a: (a.wrap_up_until, a.agent_id),
+        )
+        for agent in wrapped:
+            agent.wrap_up_until = None
+            if agent.state is AgentState.WRAP_UP:
+                agent.state = AgentState.AVAILABLE
+                if not agent.active:
+                    agent.idle_since = self.now
+            self.state.touch_agent(agent)
+            self._serve_waiting(agent)
+
+    def _offered_to(self, contact_id: str, agent_id: str) -> Contact:
+        contact = self.state.contacts.get(contact_id)
+        if contact is None or contact.status is not ContactStatus.ASSIGNED or contact.agent_id != agent_id:
+            raise Rejection("the contact is not offered to or assigned to that agent")
+        return contact
 
     def _serve_waiting(self, agent: Agent) -> None:
         """Give the agent the best waiting contacts it can take, until it is full or none fits."""
@@ -185,9 +295,12 @@ class _Run:
             self._assign(contact, agent, proficiency(agent, contact))
 
     def _assign(self, contact: Contact, agent: Agent, score: float) -> None:
+        timeout = self.config.policy(contact.queue).offer_timeout_seconds
         contact.status = ContactStatus.ASSIGNED
         contact.agent_id = agent.agent_id
         contact.assigned_at = self.now
+        contact.accepted = timeout is None
+        contact.offer_expires_at = None if timeout is None else self.now + timeout
         agent.active[contact.contact_id] = contact.channel
         self.state.touch_contact(contact)
         self.state.touch_agent(agent)

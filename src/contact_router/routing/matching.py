@@ -17,6 +17,11 @@ def meets_requirements(agent: Agent, contact: Contact) -> bool:
     return all(agent.skills.get(skill, 0) >= level for skill, level in contact.skills.items())
 
 
+def can_serve(agent: Agent, contact: Contact) -> bool:
+    """Meets the requirements and has not declined or missed this contact before."""
+    return agent.agent_id not in contact.skipped_agents and meets_requirements(agent, contact)
+
+
 def proficiency(agent: Agent, contact: Contact) -> float:
     """Mean level of the agent on the contact's required skills (0 when nothing is required)."""
     if not contact.skills:
@@ -34,7 +39,7 @@ def best_agent(agents: Iterable[Agent], contact: Contact) -> Match | None:
     """The routable agent with the highest proficiency; ties go to the longest idle, then the lowest id."""
     best: tuple[tuple[float, float, str], Match] | None = None
     for agent in agents:
-        if not (agent.can_take(contact.channel) and meets_requirements(agent, contact)):
+        if not (agent.can_take(contact.channel) and can_serve(agent, contact)):
             continue
         score = proficiency(agent, contact)
         rank = (-score, agent.idle_since, agent.agent_id)
@@ -45,5 +50,5 @@ def best_agent(agents: Iterable[Agent], contact: Contact) -> Match | None:
 
 def best_contact(waiting: Iterable[Contact], agent: Agent) -> Contact | None:
     """The highest-priority, longest-waiting contact this agent can take now."""
-    candidates = (c for c in waiting if agent.can_take(c.channel) and meets_requirements(agent, c))
+    candidates = (c for c in waiting if agent.can_take(c.channel) and can_serve(agent, c))
     return min(candidates, key=Contact.queue_order, default=None)

@@ -25,6 +25,9 @@ class Agent:
     active: dict[str, Channel] = field(default_factory=dict)
     # When the agent last became free of all contacts: longest idle goes first on ties.
     idle_since: float = 0.0
+    reason: str | None = None  # why away (e.g. missed_offers), as reported or as the router decided
+    wrap_up_until: float | None = None  # timed after-contact work ends then
+    missed_offers: int = 0  # offers not answered in a row
 
     def load(self, channel: Channel) -> int:
         return sum(1 for held in self.active.values() if held == channel)
@@ -50,6 +53,12 @@ class Contact:
     status: ContactStatus = ContactStatus.WAITING
     agent_id: str | None = None
     assigned_at: float | None = None
+    accepted: bool = False  # the agent answered the offer (always true without offer timeouts)
+    offer_expires_at: float | None = None
+    skipped_agents: list[str] = field(default_factory=list)  # declined or missed this contact
+
+    def offer_pending(self) -> bool:
+        return self.status is ContactStatus.ASSIGNED and not self.accepted
 
     def queue_order(self) -> tuple[int, float, str]:
         """Highest priority first, then longest waiting; the id keeps the order total."""

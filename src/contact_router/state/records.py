@@ -21,6 +21,9 @@ def agent_to_record(agent: Agent) -> bytes:
             "state": str(agent.state),
             "active": {cid: str(ch) for cid, ch in agent.active.items()},
             "idle_since": agent.idle_since,
+            "reason": agent.reason,
+            "wrap_up_until": agent.wrap_up_until,
+            "missed_offers": agent.missed_offers,
         }
     )
 
@@ -36,6 +39,9 @@ def agent_from_record(raw: bytes | str) -> Agent:
         state=AgentState(doc["state"]),
         active={cid: Channel(ch) for cid, ch in doc["active"].items()},
         idle_since=doc["idle_since"],
+        reason=doc.get("reason"),
+        wrap_up_until=doc.get("wrap_up_until"),
+        missed_offers=doc.get("missed_offers", 0),
     )
 
 
@@ -53,6 +59,9 @@ def contact_to_record(contact: Contact) -> bytes:
             "status": str(contact.status),
             "agent_id": contact.agent_id,
             "assigned_at": contact.assigned_at,
+            "accepted": contact.accepted,
+            "offer_expires_at": contact.offer_expires_at,
+            "skipped_agents": contact.skipped_agents,
         }
     )
 
@@ -71,4 +80,8 @@ def contact_from_record(raw: bytes | str) -> Contact:
         status=ContactStatus(doc["status"]),
         agent_id=doc["agent_id"],
         assigned_at=doc["assigned_at"],
+        # Records written before offers existed were final assignments.
+        accepted=doc.get("accepted", doc["status"] == "assigned"),
+        offer_expires_at=doc.get("offer_expires_at"),
+        skipped_agents=doc.get("skipped_agents", []),
     )

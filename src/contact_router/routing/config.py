@@ -1,0 +1,40 @@
+"""Routing policy per queue: how long offers ring, how long wrap-up lasts, when an agent is paused.
+
+Pure data: loaded from YAML by the entry points (settings name the file) and handed to the Router.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class QueuePolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    offer_timeout_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Offers wait this long for contact.accepted, then go back to the queue. "
+        "None: an assignment is final at once (auto-answer).",
+    )
+    wrap_up_seconds: float = Field(0.0, ge=0, description="Timed after-contact work once a contact ends.")
+    max_missed_offers: int = Field(3, ge=1, description="Missed offers in a row that pause the agent.")
+
+
+class RoutingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: QueuePolicy = QueuePolicy()
+    queues: dict[str, QueuePolicy] = Field(default_factory=dict)
+
+    def policy(self, queue: str) -> QueuePolicy:
+        return self.queues.get(queue, self.default)
+
+
+def load_routing_config(path: Path | None) -> RoutingConfig:
+    if path is None:
+        return RoutingConfig()
+    return RoutingConfig.model_validate(yaml.safe_load(path.read_text()) or {})

@@ -1,0 +1,163 @@
+"""Offers (accept, reject, no answer, timeout), pausing after missed offers, and timed wrap-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from contact_router.contract import (
+    AgentPaused,
+    AgentState,
+    ContactAssigned,
+    ContactQueued,
+    OfferTimedOut,
+    parse_input,
+)
+from contact_router.routing import DomainState, Rejection, Router
+from contact_router.routing.config import QueuePolicy, RoutingConfig
+from contact_router.routing.model import ContactStatus
+from tests.factories import agent_in, contact, envelope
+
+CONFIG = RoutingConfig(
+    default=QueuePolicy(offer_timeout_seconds=15, wrap_up_seconds=30, max_missed_offers=2),
+    queues={"instant": QueuePolicy()},
+)
+
+
+class Domain:
+    def __init__(self, config: RoutingConfig = CONFIG) -> None:
+        self.state = DomainState()
+        self.router = Router(config)
+
+    def send(self, type_: str, data: dict, at: float = 0.0) -> list:
+        env = envelope(type_, data, at=at)
+        return self.router.handle(self.state, parse_input(env), env.id, env.timestamp)
+
+    def tick(self, at: float) -> list:
+        return self.send("timer.fired", {}, at=at)
+
+    def deadline(self) -> float | None:
+        d = self.router.next_deadline(self.state)
+        return None if d is None else d - envelope("timer.fired", {}).timestamp
+
+
+def kinds(decisions: list) -> list[tuple]:
+    out = []
+    for d in decisions:
+        if isinstance(d, ContactAssigned):
+            out.append(("assigned", d.contact_id, d.agent_id))
+        elif isinstance(d, ContactQueued):
+            out.append(("queued", d.contact_id, d.reason))
+        elif isinstance(d, OfferTimedOut):
+            out.append(("timed_out", d.contact_id, d.agent_id))
+        elif isinstance(d, AgentPaused):
+            out.append(("paused", d.agent_id, d.missed_offers))
+        else:
+            out.append((type(d).__name__, d.contact_id))
+    return out
+
+
+def two_agents() -> Domain:
+    d = Domain()
+    d.send("agent.logged_in", agent_in("ann", {"s": 5}))
+    d.send("agent.logged_in", agent_in("bob", {"s": 3}))
+    return d
+
+
+def test_an_offer_holds_capacity_until_accepted_and_expires_at_its_deadline() -> None:
+    d = two_agents()
+    assert kinds(d.send("contact.arrived", contact("c1", {"s": 1}), at=10)) == [("assigned", "c1", "ann")]
+    assert d.state.contacts["c1"].offer_pending() and d.deadline() == 25
+    d.send("contact.accepted", {"contact_id": "c1", "agent_id": "ann"}, at=12)
+    assert not d.state.contacts["c1"].offer_pending() and d.deadline() is None
+    assert d.tick(at=30) == []
+
+
+def test_an_offer_nobody_answers_goes_to_the_next_agent_and_skips_the_first() -> None:
+    d = two_agents()
+    d.send("contact.arrived", contact("c1", {"s": 1}), at=10)
+    out = d.tick(at=25)
+    assert kinds(out) == [("timed_out", "c1", "ann"), ("assigned", "c1", "bob")]
+    assert out[1].waited_seconds == 15  # its place and wait are kept from arrival
+    assert d.state.contacts["c1"].skipped_agents == ["ann"]
+    assert d.state.agents["ann"].missed_offers == 1 and d.state.agents["ann"].active == {}
+
+
+def test_a_tick_before_the_deadline_changes_nothing() -> None:
+    d = two_agents()
+    d.send("contact.arrived", contact("c1", {"s": 1}), at=10)
+    assert d.tick(at=24.9) == [] and d.state.contacts["c1"].agent_id == "ann"
+
+
+def test_rejection_requeues_without_counting_as_missed() -> None:
+    d = two_agents()
+    d.send("contact.arrived", contact("c1", {"s": 1}), at=10)
+    out = d.send("contact.rejected", {"contact_id": "c1", "agent_id": "ann", "reason": "busy"}, at=11)
+    assert kinds(out) == [("assigned", "c1", "bob")]
+    assert d.state.agents["ann"].missed_offers == 0
+
+
+def test_missed_offers_in_a_row_pause_the_agent() -> None:
+    d = Domain()
+    d.send("agent.logged_in", agent_in("ann", {}))
+    d.send("contact.arrived", contact("c1", {}), at=0)
+    d.send("contact.not_answered", {"contact_id": "c1", "agent_id": "ann"}, at=5)
+    assert d.state.contacts["c1"].status is ContactStatus.WAITING  # ann is skipped for c1
+    d.send("contact.arrived", contact("c2", {}), at=6)
+    out = d.tick(at=21)
+    assert kinds(out) == [("timed_out", "c2", "ann"), ("paused", "ann", 2), ("queued", "c2", "no_eligible_agent")]
+    assert d.state.agents["ann"].state is AgentState.AWAY and d.state.agents["ann"].reason == "missed_offers"
+    out = d.send("agent.state_changed", {"agent_id": "ann", "state": "available"}, at=30)
+    assert out == [] and d.state.agents["ann"].missed_offers == 0  # both contacts skip ann now
+
+
+def test_accepting_resets_the_missed_count() -> None:
+    d = Domain()
+    d.send("agent.logged_in", agent_in("ann", {}))
+    d.send("contact.arrived", contact("c1", {}), at=0)
+    d.send("contact.not_answered", {"contact_id": "c1", "agent_id": "ann"}, at=5)
+    d.send("contact.arrived", contact("c2", {}), at=6)
+    d.send("contact.accepted", {"contact_id": "c2", "agent_id": "ann"}, at=7)
+    assert d.state.agents["ann"].missed_offers == 0
+
+
+@pytest.mark.parametrize("type_", ["contact.accepted", "contact.rejected", "contact.not_answered"])
+def test_answers_for_another_agent_or_an_accepted_offer_are_rejected(type_: str) -> None:
+    d = two_agents()
+    d.send("contact.arrived", contact("c1", {}), at=0)
+    with pytest.raises(Rejection):
+        d.send(type_, {"contact_id": "c1", "agent_id": "bob"}, at=1)
+    if type_ != "contact.accepted":
+        d.send("contact.accepted", {"contact_id": "c1", "agent_id": "ann"}, at=2)
+        with pytest.raises(Rejection, match="already accepted"):
+            d.send(type_, {"contact_id": "c1", "agent_id": "ann"}, at=3)
+
+
+def test_wrap_up_holds_the_agent_until_its_end_then_the_next_contact_comes() -> None:
+    d = Domain()
+    d.send("agent.logged_in", agent_in("ann", {}))
+    d.send("contact.arrived", contact("c1", {}), at=0)
+    d.send("contact.accepted", {"contact_id": "c1", "agent_id": "ann"}, at=1)
+    d.send("contact.arrived", contact("c2", {}), at=2)
+    out = d.send("contact.ended", {"contact_id": "c1"}, at=60)
+    assert kinds(out) == [("ContactClosed", "c1")]
+    assert d.state.agents["ann"].state is AgentState.WRAP_UP and d.deadline() == 90
+    assert kinds(d.tick(at=90)) == [("assigned", "c2", "ann")]
+
+
+def test_ready_early_ends_wrap_up() -> None:
+    d = Domain()
+    d.send("agent.logged_in", agent_in("ann", {}))
+    d.send("contact.arrived", contact("c1", {}), at=0)
+    d.send("contact.ended", {"contact_id": "c1"}, at=10)
+    d.send("contact.arrived", contact("c2", {}), at=11)
+    out = d.send("agent.state_changed", {"agent_id": "ann", "state": "available"}, at=20)
+    assert kinds(out) == [("assigned", "c2", "ann")] and d.state.agents["ann"].wrap_up_until is None
+
+
+def test_queues_without_offers_or_wrap_up_assign_finally_and_free_at_once() -> None:
+    d = Domain()
+    d.send("agent.logged_in", agent_in("ann", {}))
+    d.send("contact.arrived", contact("c1", {}, queue="instant"), at=0)
+    assert not d.state.contacts["c1"].offer_pending() and d.deadline() is None
+    d.send("contact.arrived", contact("c2", {}, queue="instant"), at=1)
+    assert kinds(d.send("contact.ended", {"contact_id": "c1"}, at=5))[1] == ("assigned", "c2", "ann")
