@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from collections import Counter
 from typing import Any
 
@@ -21,6 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contact_router.contract import Envelope
+from contact_router.routing import Router
+from contact_router.routing.config import QueuePolicy, RoutingConfig
 from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.state import InMemoryStore
@@ -57,18 +60,34 @@ arrive = st.builds(
     st.sampled_from(CONTACTS), st.sampled_from(CHANNELS), skills_st,
     st.sampled_from([None, None, "en", "he"]), st.integers(0, 2),
 )
+answer = st.builds(
+    lambda kind, c, a: ("contact-events", kind, {"contact_id": c, "agent_id": a}),
+    st.sampled_from(["contact.accepted", "contact.accepted", "contact.rejected", "contact.not_answered"]),
+    st.sampled_from(CONTACTS), st.sampled_from(AGENTS),
+)
+tick = st.just(("contact-events", "timer.fired", {}))
 finish = st.builds(
     lambda kind, c: ("contact-events", kind, {"contact_id": c}),
     st.sampled_from(["contact.ended", "contact.abandoned"]), st.sampled_from(CONTACTS),
 )
 step = st.one_of(
-    login, state_change, skills_change, arrive, arrive, finish,
+    login, state_change, skills_change, arrive, arrive, finish, answer, answer, tick,
     st.just(("redeliver", None, None)), st.just(("restart", None, None)),
+)
+
+
+# Chat offers ring for 3 s of event time and voice contacts are final at once; wrap-up lasts 2 s.
+# Steps are 1 s apart, so offers expire and wrap-ups end in the middle of generated sequences.
+CONFIG = RoutingConfig(
+    default=QueuePolicy(wrap_up_seconds=2, max_missed_offers=2),
+    queues={"q-chat": QueuePolicy(offer_timeout_seconds=3, max_missed_offers=2)},
 )
 
 
 def eligible(agent: Agent, contact: Contact) -> bool:
     """The routing rules, restated independently of the router's code."""
+    if agent.agent_id in contact.skipped_agents:
+        return False
     if contact.language and contact.language not in agent.languages:
         return False
     if any(agent.skills.get(s, 0) < level for s, level in contact.skills.items()):
@@ -87,9 +106,6 @@ def order(contact: Contact) -> tuple[int, float, str]:
 
 def check_state(state: DomainState) -> None:
     for agent in state.agents.values():
-        for channel in set(agent.active.values()):
-            held = sum(1 for ch in agent.active.values() if ch == channel)
-            assert held <= agent.capacity.get(channel, 0), f"{agent.agent_id} over capacity on {channel}"
         for cid in agent.active:
             assert state.contacts[cid].agent_id == agent.agent_id, f"{cid} held by {agent.agent_id} but not assigned to it"
     waiting = [c for c in state.contacts.values() if c.status is ContactStatus.WAITING]
@@ -113,6 +129,9 @@ def check_decisions(before: DomainState, after: DomainState, decisions: list[dic
         if contact is None:  # assigned and finished within one event: not possible with these inputs
             raise AssertionError(f"{data['contact_id']} assigned but gone")
         assert eligible(agent, contact), f"{contact.contact_id} given to {agent.agent_id} without the skills"
+        # Capacity binds when a contact is given (a later login may lower it under contacts in progress).
+        held = sum(1 for ch in agent.active.values() if ch == contact.channel)
+        assert held <= agent.capacity.get(contact.channel, 0), f"{agent.agent_id} over capacity"
         assert agent.state == "available", f"{agent.agent_id} given work while {agent.state}"
         # Queue order: nothing still waiting that this agent could serve on this channel ranks ahead.
         for w in after.contacts.values():
@@ -124,7 +143,8 @@ def check_decisions(before: DomainState, after: DomainState, decisions: list[dic
 
 async def run_sequence(store_factory, steps: list[tuple[str, str | None, dict | None]]) -> None:  # noqa: ANN001
     store = await store_factory()
-    service = RoutingService(store)
+    router = Router(CONFIG)
+    service = RoutingService(store, router=router)
     history: list[SourceRecord] = []
     terminal: Counter[str] = Counter()
     arrived: set[str] = set()
@@ -134,6 +154,7 @@ async def run_sequence(store_factory, steps: list[tuple[str, str | None, dict | 
     async def apply(record: SourceRecord) -> None:
         before = (await store.load("d")).state
         processed = await service.process(record)
+        assert processed.reason_kind != "invariant", f"the store refused the router's change: {processed.reason}"
         after = (await store.load("d")).state
         outputs = [orjson.loads(o.value) for o in processed.outputs]
         for o, raw in zip(outputs, processed.outputs):
@@ -158,11 +179,23 @@ async def run_sequence(store_factory, steps: list[tuple[str, str | None, dict | 
                     await apply(history[len(history) // 2])
                 continue
             if topic == "restart":
-                service = RoutingService(store)  # a new worker: empty cache, same store
+                service = RoutingService(store, router=router)  # a new worker: empty cache, same store
                 continue
             record = to_record(envelope(type_, data, domain="d", at=clock, id_=f"e{len(history)}"), topic)
             history.append(record)
             await apply(record)
+        # Time moves on and each deadline fires, as the worker's timers do: re-offers set new ones,
+        # but every agent is skipped at most once per contact, so it must come to an end.
+        for n in range(len(AGENTS) * len(CONTACTS) + 10):
+            deadline = router.next_deadline((await store.load("d")).state)
+            if deadline is None:
+                break
+            tick_env = envelope("timer.fired", {}, domain="d", id_=f"tick-{n}")
+            tick_env = tick_env.model_copy(update={"time": datetime.fromtimestamp(deadline, tz=UTC)})
+            await apply(to_record(tick_env, "contact-events"))
+        final = (await store.load("d")).state
+        assert router.next_deadline(final) is None, "deadlines keep coming"
+        assert not [c for c in final.contacts.values() if c.offer_pending()]
         # Finish everything: every contact that arrived must reach exactly one terminal outcome.
         for cid in sorted((await store.load("d")).state.contacts):
             clock += 1.0

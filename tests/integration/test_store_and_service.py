@@ -86,8 +86,28 @@ async def test_store_refuses_to_move_an_assigned_contact_to_another_agent(store)
     c = Contact("c1", "voice", "q", {}, 0.0, status=ContactStatus.ASSIGNED, agent_id="a1")
     await store.commit("d", 0, "e1", Changes({}, {"c1": c}), [])
     moved = Contact("c1", "voice", "q", {}, 0.0, status=ContactStatus.ASSIGNED, agent_id="a2")
-    with pytest.raises(InvariantViolation):
+    with pytest.raises(InvariantViolation, match="without being released"):
         await store.commit("d", 1, "e2", Changes({}, {"c1": moved}), [])
+
+
+async def test_store_refuses_an_agent_holding_a_contact_not_assigned_to_it(store) -> None:  # noqa: ANN001
+    waiting = Contact("c1", "voice", "q", {}, 0.0)
+    holder = agent("a1")
+    holder.active["c1"] = "voice"
+    with pytest.raises(InvariantViolation, match="not assigned to it"):
+        await store.commit("d", 0, "e1", Changes({"a1": holder}, {"c1": waiting}), [])
+
+
+async def test_store_accepts_a_contact_released_by_one_agent_and_offered_to_another(store) -> None:  # noqa: ANN001
+    first = agent("a1")
+    first.active["c1"] = "voice"
+    offered = Contact("c1", "voice", "q", {}, 0.0, status=ContactStatus.ASSIGNED, agent_id="a1")
+    await store.commit("d", 0, "e1", Changes({"a1": first, "a2": agent("a2")}, {"c1": offered}), [])
+    released, second = agent("a1"), agent("a2")
+    second.active["c1"] = "voice"
+    moved = Contact("c1", "voice", "q", {}, 0.0, status=ContactStatus.ASSIGNED, agent_id="a2", skipped_agents=["a1"])
+    result = await store.commit("d", 1, "e2", Changes({"a1": released, "a2": second}, {"c1": moved}), [])
+    assert result.status is CommitStatus.APPLIED
 
 
 async def test_service_routes_queues_dead_letters_and_dedupes(store) -> None:  # noqa: ANN001
@@ -135,3 +155,16 @@ async def test_two_services_racing_on_one_domain_never_double_book(store) -> Non
     state = (await store.load("bank")).state
     assert len(state.agents["a1"].active) == 1
     assert sum(c.status is ContactStatus.WAITING for c in state.contacts.values()) == 19
+
+
+async def test_a_login_that_lowers_capacity_keeps_contacts_in_progress(store) -> None:  # noqa: ANN001
+    """Found by the property tests: the store once refused such a login, and it was dead-lettered."""
+    service = RoutingService(store)
+    await service.process(record(envelope("agent.logged_in", agent_in("a1", {}, capacity={"chat": 2}))))
+    await service.process(record(envelope("contact.arrived", contact("c1", {}, channel="chat")), offset=1))
+    lowered = await service.process(record(envelope("agent.logged_in", agent_in("a1", {}, capacity={"chat": 0})), offset=2))
+    assert lowered.result is Result.APPLIED
+    a1 = (await store.load("bank")).state.agents["a1"]
+    assert a1.capacity == {"chat": 0} and a1.active == {"c1": "chat"}
+    queued = await service.process(record(envelope("contact.arrived", contact("c2", {}, channel="chat")), offset=3))
+    assert orjson.loads(queued.outputs[0].value)["type"] == "contact.queued"

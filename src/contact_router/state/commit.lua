@@ -16,39 +16,62 @@ if version ~= tonumber(ARGV[1]) then
 end
 local agent_end = 4 + 2 * tonumber(ARGV[4])
 
--- Promises 2 and 3, re-checked here whatever the caller computed (state/store.py has the same rules).
-for i = 5, agent_end, 2 do
-  local agent_id, raw = ARGV[i], ARGV[i + 1]
+-- Promises 2 and 3, re-checked here whatever the caller computed (state/store.py has the same rules):
+-- no contact given beyond capacity, new contacts only to available agents, and a contact held by one agent
+-- only: (A) a contact an agent newly holds is assigned to it, (B) a contact leaving an agent is
+-- released by that agent in the same commit.
+local new_agents, new_contacts = {}, {}
+for i = 5, agent_end, 2 do new_agents[ARGV[i]] = ARGV[i + 1] end
+for i = agent_end + 1, #ARGV, 2 do new_contacts[ARGV[i]] = ARGV[i + 1] end
+
+local function contact_now(contact_id)
+  local raw = new_contacts[contact_id]
+  if raw == nil then raw = redis.call('HGET', KEYS[3], contact_id) end
+  if not raw or raw == '' then return nil end
+  return cjson.decode(raw)
+end
+
+for agent_id, raw in pairs(new_agents) do
   if raw ~= '' then
     local rec = cjson.decode(raw)
-    local load = {}
-    for _, channel in pairs(rec.active) do
-      load[channel] = (load[channel] or 0) + 1
-    end
-    for channel, n in pairs(load) do
-      if n > (rec.capacity[channel] or 0) then
-        return redis.error_reply('INVARIANT agent ' .. agent_id .. ' over capacity on ' .. channel)
-      end
-    end
     local before = redis.call('HGET', KEYS[2], agent_id)
     local before_active = {}
     if before then before_active = cjson.decode(before).active end
+    -- Capacity binds on channels where the agent gains a contact: a lowered capacity (a new login)
+    -- does not take away contacts already in progress.
+    local load, gained = {}, {}
+    for contact_id, channel in pairs(rec.active) do
+      load[channel] = (load[channel] or 0) + 1
+      if before_active[contact_id] == nil then gained[channel] = true end
+    end
+    for channel, _ in pairs(gained) do
+      if load[channel] > (rec.capacity[channel] or 0) then
+        return redis.error_reply('INVARIANT agent ' .. agent_id .. ' over capacity on ' .. channel)
+      end
+    end
     for contact_id, _ in pairs(rec.active) do
-      if before_active[contact_id] == nil and rec.state ~= 'available' then
-        return redis.error_reply('INVARIANT agent ' .. agent_id .. ' given a contact while ' .. rec.state)
+      if before_active[contact_id] == nil then
+        if rec.state ~= 'available' then
+          return redis.error_reply('INVARIANT agent ' .. agent_id .. ' given a contact while ' .. rec.state)
+        end
+        local held = contact_now(contact_id)
+        if held == nil or held.status ~= 'assigned' or held.agent_id ~= agent_id then
+          return redis.error_reply('INVARIANT agent ' .. agent_id .. ' holds ' .. contact_id .. ', which is not assigned to it')
+        end
       end
     end
   end
 end
-for i = agent_end + 1, #ARGV, 2 do
-  local contact_id, raw = ARGV[i], ARGV[i + 1]
-  if raw ~= '' then
-    local before = redis.call('HGET', KEYS[3], contact_id)
-    if before then
-      local old = cjson.decode(before)
-      local new = cjson.decode(raw)
-      if old.status == 'assigned' and old.agent_id ~= new.agent_id then
-        return redis.error_reply('INVARIANT contact ' .. contact_id .. ' already assigned to another agent')
+for contact_id, raw in pairs(new_contacts) do
+  local before = redis.call('HGET', KEYS[3], contact_id)
+  if before then
+    local old = cjson.decode(before)
+    local new_agent = nil
+    if raw ~= '' then new_agent = cjson.decode(raw).agent_id end
+    if old.status == 'assigned' and old.agent_id ~= new_agent then
+      local prev = new_agents[old.agent_id]
+      if prev == nil or (prev ~= '' and cjson.decode(prev).active[contact_id] ~= nil) then
+        return redis.error_reply('INVARIANT contact ' .. contact_id .. ' left agent ' .. old.agent_id .. ' without being released')
       end
     end
   end

@@ -49,7 +49,7 @@ class InMemoryStore:
         if changes:
             check_invariants(
                 {aid: agent_from_record(d.agents[aid]) for aid in changes.agents if aid in d.agents},
-                {cid: contact_from_record(d.contacts[cid]) for cid in changes.contacts if cid in d.contacts},
+                {cid: contact_from_record(r) for cid, r in d.contacts.items()},
                 changes,
             )
             for aid, agent in changes.agents.items():

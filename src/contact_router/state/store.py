@@ -77,24 +77,38 @@ class StateStore(Protocol):
 def check_invariants(
     old_agents: dict[str, Agent], old_contacts: dict[str, Contact], changes: Changes
 ) -> None:
-    """Promises 2 and 3 at the store: no agent over capacity, new contacts only to available agents,
-    no contact moved from one agent to another. The Redis script checks the same rules."""
+    """Promises 2 and 3 at the store, whatever the caller computed (the Redis script checks the same):
+    no contact given beyond capacity; new contacts only to available agents; a contact held by one agent only:
+    (A) a contact an agent newly holds is assigned to that agent, and (B) a contact that leaves an
+    agent is released by that agent in the same commit."""
+    def contact_now(contact_id: str) -> Contact | None:
+        return changes.contacts[contact_id] if contact_id in changes.contacts else old_contacts.get(contact_id)
+
     for agent_id, agent in changes.agents.items():
         if agent is None:
             continue
-        for channel in set(agent.active.values()):
-            if agent.load(channel) > agent.capacity.get(channel, 0):
-                raise InvariantViolation(f"agent {agent_id} over capacity on {channel}")
         before = old_agents.get(agent_id)
         new_contacts = set(agent.active) - set(before.active if before else ())
+        # Capacity binds where the agent gains a contact: a lowered capacity (a new login) does not
+        # take away contacts already in progress.
+        for channel in {agent.active[c] for c in new_contacts}:
+            if agent.load(channel) > agent.capacity.get(channel, 0):
+                raise InvariantViolation(f"agent {agent_id} over capacity on {channel}")
         if new_contacts and agent.state.value != "available":
             raise InvariantViolation(f"agent {agent_id} given a contact while {agent.state}")
+        for contact_id in new_contacts:
+            held = contact_now(contact_id)
+            if held is None or held.status is not ContactStatus.ASSIGNED or held.agent_id != agent_id:
+                raise InvariantViolation(f"agent {agent_id} holds {contact_id}, which is not assigned to it")
     for contact_id, contact in changes.contacts.items():
         before_c = old_contacts.get(contact_id)
-        if (
-            contact is not None
-            and before_c is not None
-            and before_c.status is ContactStatus.ASSIGNED
-            and contact.agent_id != before_c.agent_id
-        ):
-            raise InvariantViolation(f"contact {contact_id} already assigned to another agent")
+        if before_c is None or before_c.status is not ContactStatus.ASSIGNED:
+            continue
+        if contact is not None and contact.agent_id == before_c.agent_id:
+            continue
+        previous = before_c.agent_id or ""
+        if previous not in changes.agents or contact_id in (changes.agents[previous] or _NOBODY).active:
+            raise InvariantViolation(f"contact {contact_id} left agent {previous} without being released")
+
+
+_NOBODY = Agent(agent_id="", skills={}, capacity={})
