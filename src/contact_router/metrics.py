@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from contact_router.contract import INPUT_TYPES
-from contact_router.contract.events import ContactAssigned, ContactClosed, ContactQueued
+from contact_router.contract.events import AgentPaused, ContactAssigned, ContactClosed, ContactQueued, OfferTimedOut
 from contact_router.service import Processed, Result
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -34,6 +34,12 @@ class Metrics:
             "contact_router_contacts_closed", "Contacts that reached a terminal outcome.",
             ["queue", "channel", "outcome"], registry=r,
         )
+        self.offers_timed_out = Counter(
+            "contact_router_offers_timed_out", "Offers not answered in time, re-queued.", ["queue"], registry=r
+        )
+        self.agents_paused = Counter(
+            "contact_router_agents_paused", "Agents the router set away, by reason.", ["reason"], registry=r
+        )
         self.answer_wait = Histogram(
             "contact_router_answer_wait_seconds", "Time from arrival to assignment, in event time.",
             ["queue", "channel"], buckets=(0, 5, 10, 20, 30, 60, 120, 300, 600, 1800), registry=r,
@@ -46,6 +52,14 @@ class Metrics:
         self.processing = Histogram(
             "contact_router_processing_seconds", "Time to process one input record (decode, route, commit).",
             buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.timers_fired = Counter(
+            "contact_router_timers_fired", "timer.fired events published for owned domains.", registry=r
+        )
+        self.owned_partitions = Gauge(
+            "contact_router_assigned_partitions",
+            "Input partitions this worker owns now; 0 means it is not ready to route.",
+            registry=r,
         )
         # Known label sets start at zero, so rates and alerts see them before the first event.
         for type_ in [*INPUT_TYPES, "unknown"]:
@@ -67,3 +81,7 @@ class Metrics:
                 self.queued.labels(d.queue, d.channel.value, d.reason).inc()
             elif isinstance(d, ContactClosed):
                 self.closed.labels(d.queue, d.channel.value, d.outcome).inc()
+            elif isinstance(d, OfferTimedOut):
+                self.offers_timed_out.labels(d.queue).inc()
+            elif isinstance(d, AgentPaused):
+                self.agents_paused.labels(d.reason).inc()

@@ -24,6 +24,7 @@ from contact_router.contract import (
 from contact_router.contract.events import OUTPUT_TYPE_NAMES
 from contact_router.routing import Rejection, Router
 from contact_router.routing.engine import Decision
+from contact_router.routing.model import DomainState
 from contact_router.state.store import (
     Changes,
     CommitStatus,
@@ -71,6 +72,8 @@ class Processed:
     reason_kind: str | None = None  # for dead letters: bounded
     reason: str | None = None  # human-readable, free of payload content
     decisions: list[Decision] = field(default_factory=list)
+    domain: str | None = None
+    next_deadline: float | None = None  # when the domain next needs a timer.fired (applied events)
 
 
 class ConflictStorm(RuntimeError):
@@ -91,6 +94,7 @@ class RoutingService:
         self._topics = topics
         self._router = router or Router()
         self._cache: OrderedDict[str, Snapshot] = OrderedDict()
+        self._indexed: dict[str, float | None] = {}  # deadlines last written to the store's index
         self._cache_size = cache_size
         self._max_conflicts = max_conflicts
 
@@ -128,21 +132,37 @@ class RoutingService:
             if result.status is CommitStatus.APPLIED:
                 snapshot.state.clear_changes()
                 self._remember(envelope.domain, Snapshot(result.version, snapshot.state))
+                deadline = await self._index_deadline(envelope.domain, snapshot.state)
                 if rejection is not None:
                     return Processed(
-                        Result.REJECTED, outputs, event_type, envelope.timestamp, "rejected", rejection.reason
+                        Result.REJECTED, outputs, event_type, envelope.timestamp, "rejected", rejection.reason,
+                        domain=envelope.domain, next_deadline=deadline,
                     )
-                return Processed(Result.APPLIED, outputs, event_type, envelope.timestamp, decisions=decisions)
+                return Processed(
+                    Result.APPLIED, outputs, event_type, envelope.timestamp, decisions=decisions,
+                    domain=envelope.domain, next_deadline=deadline,
+                )
             # The cached state was changed by this attempt or is stale: forget it either way.
             self._cache.pop(envelope.domain, None)
             if result.status is CommitStatus.DUPLICATE:
                 return Processed(Result.DUPLICATE, result.outputs, event_type, envelope.timestamp)
         raise ConflictStorm(f"domain changed {self._max_conflicts} times while one event was applied")
 
+    async def _index_deadline(self, domain: str, state: DomainState) -> float | None:
+        """Keep the store's deadline index current; written only when the deadline changes."""
+        deadline = self._router.next_deadline(state)
+        if domain not in self._indexed or self._indexed[domain] != deadline:
+            await self._store.index_deadline(domain, deadline)
+            self._indexed[domain] = deadline
+            if len(self._indexed) > self._cache_size:
+                self._indexed.pop(next(iter(self._indexed)))
+        return deadline
+
     def forget_cached(self) -> None:
         """Drop cached domain state, e.g. when partitions move: the store's version check would
         catch stale state anyway, this only saves the failed commit."""
         self._cache.clear()
+        self._indexed.clear()
 
     async def _snapshot(self, domain: str) -> Snapshot:
         cached = self._cache.get(domain)

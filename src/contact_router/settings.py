@@ -27,4 +27,11 @@ class Settings(BaseSettings):
     event_ttl_seconds: int = Field(7 * 86400, description="How long applied event ids (and outputs) are kept.")
     domain_cache_size: int = Field(10_000, description="Domains whose state a worker keeps cached.")
     data_dir: Path = Field(Path(tempfile.gettempdir()) / "contact-router", description="Faust's data directory.")
+    routing_config: Path | None = Field(
+        None, description="YAML routing policy per queue (offer timeouts, wrap-up); none: final assignments."
+    )
+    kafka_session_timeout_seconds: float = Field(
+        10.0, gt=0, description="A worker that stops heartbeating loses its partitions after this (failover time)."
+    )
+    timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
     log_level: str = "info"

@@ -14,6 +14,12 @@ from tests.e2e.pipeline import Pipeline
 
 WORKERS = 2
 BASE_PORT = 19400
+# Queues with offers and wrap-up for the timer tests; every other queue keeps final assignments.
+ROUTING_CONFIG = """
+queues:
+  ring: {offer_timeout_seconds: 2, max_missed_offers: 3}
+  wrap: {wrap_up_seconds: 2}
+"""
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +27,9 @@ async def pipeline(services: Services, tmp_path_factory: pytest.TempPathFactory)
     pipe = Pipeline(services.kafka_bootstrap, uuid.uuid4().hex[:8])
     await pipe.create_topics()
     logs: Path = tmp_path_factory.mktemp("workers")
-    env = pipe.worker_env(services.redis_url)
+    routing = logs / "routing.yaml"
+    routing.write_text(ROUTING_CONFIG)
+    env = pipe.worker_env(services.redis_url) | {"CONTACT_ROUTER_ROUTING_CONFIG": str(routing)}
     ports = [BASE_PORT + i for i in range(WORKERS)]
     procs = [start_worker(i, metrics_port=p, log_path=logs / f"worker-{i}.log", env=env) for i, p in enumerate(ports)]
     try:

@@ -64,6 +64,18 @@ class Pipeline:
         finally:
             await producer.stop()
 
+    async def drain(self, quiet: float = 2.0) -> list[dict[str, Any]]:
+        """Everything on the output topics so far: read until nothing new comes for `quiet` seconds."""
+        last_count, last_change = -1, time.monotonic()
+
+        def settled(outputs: list[dict[str, Any]]) -> bool:
+            nonlocal last_count, last_change
+            if len(outputs) != last_count:
+                last_count, last_change = len(outputs), time.monotonic()
+            return time.monotonic() - last_change >= quiet
+
+        return await self.read_until(settled, timeout=60.0)
+
     async def read_until(self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 60.0) -> list[dict[str, Any]]:
         """Read both output topics from the start until `done(outputs)` holds; fail on timeout."""
         consumer = AIOKafkaConsumer(

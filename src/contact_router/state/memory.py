@@ -29,6 +29,7 @@ class InMemoryStore:
 
     def __init__(self) -> None:
         self._domains: dict[str, _Domain] = {}
+        self._deadlines: dict[str, float] = {}
 
     async def load(self, domain: str) -> Snapshot:
         d = self._domains.get(domain, _Domain())
@@ -65,6 +66,15 @@ class InMemoryStore:
             d.version += 1
         d.events[event_id] = list(outputs)
         return CommitResult(CommitStatus.APPLIED, d.version)
+
+    async def index_deadline(self, domain: str, deadline: float | None) -> None:
+        if deadline is None:
+            self._deadlines.pop(domain, None)
+        else:
+            self._deadlines[domain] = deadline
+
+    async def indexed_deadlines(self) -> dict[str, float]:
+        return dict(self._deadlines)
 
     async def close(self) -> None:
         return None

@@ -73,6 +73,7 @@ class RedisStore:
         self._prefix = key_prefix
         self._event_ttl = event_ttl_seconds
         self._commit = client.register_script(_COMMIT_LUA)
+        self._deadline_key = f"{key_prefix}:deadlines"
 
     @classmethod
     def from_url(cls, url: str, **kwargs: object) -> RedisStore:
@@ -116,6 +117,22 @@ class RedisStore:
         if status is CommitStatus.DUPLICATE:
             return CommitResult(status, expected_version, decode_outputs(payload))
         return CommitResult(status, int(payload))
+
+    async def index_deadline(self, domain: str, deadline: float | None) -> None:
+        # One sorted set for all domains: an index (a hint for re-arming timers), not state, so it
+        # is written apart from the atomic commit and may live in another Redis Cluster slot.
+        async for attempt in _until_redis_answers():
+            with attempt:
+                if deadline is None:
+                    await self._client.zrem(self._deadline_key, domain)
+                else:
+                    await self._client.zadd(self._deadline_key, {domain: deadline})
+
+    async def indexed_deadlines(self) -> dict[str, float]:
+        async for attempt in _until_redis_answers():
+            with attempt:
+                pairs = await self._client.zrange(self._deadline_key, 0, -1, withscores=True)
+        return {domain.decode(): score for domain, score in pairs}
 
     async def close(self) -> None:
         await self._client.aclose()

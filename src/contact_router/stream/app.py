@@ -1,4 +1,5 @@
-"""The Faust app factory: one agent over the co-partitioned input topics, concurrency 1.
+"""The Faust app factory: one agent over the co-partitioned input topics, concurrency 1, and the
+timers of the domains this worker owns.
 
 Concurrency stays 1 per agent: faust-streaming #606 commits past unprocessed offsets otherwise.
 Outputs are sent with force=True (now, not at the next commit); Faust flushes the producer before
@@ -8,6 +9,7 @@ it commits offsets, and the Redis outbox re-emits outputs of an event redelivere
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import faust
 import structlog
@@ -15,11 +17,13 @@ import structlog
 from contact_router.metrics import Metrics
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.settings import Settings
+from contact_router.state.store import StateStore
+from contact_router.stream.timers import TimerScheduler, partition_of, timer_event
 
 log = structlog.get_logger("contact_router.stream")
 
 
-def create_app(settings: Settings, service: RoutingService, metrics: Metrics) -> faust.App:
+def create_app(settings: Settings, service: RoutingService, store: StateStore, metrics: Metrics) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
@@ -31,8 +35,14 @@ def create_app(settings: Settings, service: RoutingService, metrics: Metrics) ->
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_interval=1.0,
+        # Faust's default is 60 s; routing work is milliseconds per event, so a dead worker's
+        # partitions can move much sooner.
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=max(settings.kafka_session_timeout_seconds / 3, 0.5),
     )
     inputs = app.topic(settings.topic_contact_events, settings.topic_agent_events)
+    contact_events = app.topic(settings.topic_contact_events)
+    scheduler = TimerScheduler()
     outputs = {
         name: app.topic(name)
         for name in (settings.topic_routing_decisions, settings.topic_dead_letters, settings.topic_escalation_alerts)
@@ -49,6 +59,8 @@ def create_app(settings: Settings, service: RoutingService, metrics: Metrics) ->
             for out in processed.outputs:
                 await outputs[out.topic].send(key=out.key.encode(), value=out.value, force=True)
             metrics.observe(processed, time.perf_counter() - started)
+            if processed.domain is not None:
+                scheduler.set(processed.domain, processed.next_deadline)
             if processed.result in (Result.DEAD_LETTER, Result.REJECTED):
                 log.warning(
                     "input dead-lettered",
@@ -61,4 +73,35 @@ def create_app(settings: Settings, service: RoutingService, metrics: Metrics) ->
                 )
 
     app.agent(inputs, name="route", concurrency=1)(route)
+
+    async def fire_timers() -> None:
+        for domain, deadline in scheduler.due(time.time()):
+            await contact_events.send(key=domain.encode(), value=timer_event(domain, deadline).to_bytes(), force=True)
+            metrics.timers_fired.inc()
+
+    app.timer(interval=settings.timer_interval_seconds, name="fire_timers")(fire_timers)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        # Another worker may own these domains next: cached state and timers are no longer ours.
+        service.forget_cached()
+        scheduler.replace([])
+        metrics.owned_partitions.set(0)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        inputs_names = {settings.topic_contact_events, settings.topic_agent_events}
+        owned = sorted((tp.topic, tp.partition) for tp in assigned if tp.topic in inputs_names)
+        metrics.owned_partitions.set(len(owned))
+        # Re-arm the timers of the domains we now own (deadlines survive restarts in the store's index).
+        partitions = app.consumer.topic_partitions(settings.topic_contact_events)
+        ours = {p for topic, p in owned if topic == settings.topic_contact_events}
+        deadlines = await store.indexed_deadlines()
+        scheduler.replace(
+            (domain, deadline)
+            for domain, deadline in deadlines.items()
+            if partitions is None or partition_of(domain, partitions) in ours
+        )
+        log.info("partitions assigned", partitions=[f"{t}:{p}" for t, p in owned], timers=len(scheduler))
+
     return app

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import faust
 import structlog
-from prometheus_client import Gauge, start_http_server
+from prometheus_client import start_http_server
 
 from contact_router.logging import configure_logging
 from contact_router.metrics import Metrics
+from contact_router.routing import Router
+from contact_router.routing.config import load_routing_config
 from contact_router.service import OutputTopics, RoutingService
 from contact_router.settings import Settings
 from contact_router.state.redis_store import RedisStore
@@ -29,27 +29,10 @@ def build_worker(settings: Settings) -> faust.Worker:
     service = RoutingService(
         store,
         topics=OutputTopics(settings.topic_routing_decisions, settings.topic_dead_letters),
+        router=Router(load_routing_config(settings.routing_config)),
         cache_size=settings.domain_cache_size,
     )
-    app = create_app(settings, service, metrics)
-
-    owned_partitions = Gauge(
-        "contact_router_assigned_partitions",
-        "Input partitions this worker owns now; 0 means it is not ready to route.",
-        registry=metrics.registry,
-    )
-
-    @app.on_partitions_revoked.connect
-    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        service.forget_cached()
-        owned_partitions.set(0)
-
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        inputs = {settings.topic_contact_events, settings.topic_agent_events}
-        owned = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned if tp.topic in inputs)
-        owned_partitions.set(len(owned))
-        log.info("partitions assigned", partitions=owned)
+    app = create_app(settings, service, store, metrics)
 
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
