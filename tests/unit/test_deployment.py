@@ -48,3 +48,12 @@ def test_compose_creates_the_stack_script_topics_which_are_the_default_settings(
     defaults = {v for k, v in Settings().model_dump().items() if k.startswith("topic_")}
     assert set(compose_topics) == stack_topics == defaults
     assert compose_topics["contact-events"] == compose_topics["agent-events"], "inputs must be co-partitioned"
+
+
+def test_the_readme_routing_configuration_example_is_valid() -> None:
+    from contact_router.routing.config import RoutingConfig
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    (example,) = [b for b in blocks if "offer_timeout_seconds" in b]
+    config = RoutingConfig.model_validate(yaml.safe_load(example))
+    assert config.policy("billing").wrap_up_seconds == 30 and config.policy("other").offer_timeout_seconds == 20
