@@ -35,6 +35,7 @@ from contact_router.state.store import (
 )
 
 SOURCE = "contact-router"
+_UNKNOWN = object()
 UNKNOWN_DOMAIN = "unknown"
 
 
@@ -94,7 +95,7 @@ class RoutingService:
         self._topics = topics
         self._router = router or Router()
         self._cache: OrderedDict[str, Snapshot] = OrderedDict()
-        self._indexed: dict[str, float | None] = {}  # deadlines last written to the store's index
+        self._indexed: dict[str, object] = {}  # deadlines last written to the store's index
         self._cache_size = cache_size
         self._max_conflicts = max_conflicts
 
@@ -132,7 +133,7 @@ class RoutingService:
             if result.status is CommitStatus.APPLIED:
                 snapshot.state.clear_changes()
                 self._remember(envelope.domain, Snapshot(result.version, snapshot.state))
-                deadline = await self._index_deadline(envelope.domain, snapshot.state)
+                deadline = await self._index_deadline(envelope.domain, snapshot.state, envelope.timestamp)
                 if rejection is not None:
                     return Processed(
                         Result.REJECTED, outputs, event_type, envelope.timestamp, "rejected", rejection.reason,
@@ -148,13 +149,21 @@ class RoutingService:
                 return Processed(Result.DUPLICATE, result.outputs, event_type, envelope.timestamp)
         raise ConflictStorm(f"domain changed {self._max_conflicts} times while one event was applied")
 
-    async def _index_deadline(self, domain: str, state: DomainState) -> float | None:
-        """Keep the store's deadline index current; written only when the deadline changes."""
+    async def _index_deadline(self, domain: str, state: DomainState, now: float) -> float | None:
+        """Keep the store's deadline index a lower bound of the domain's next deadline, for re-arming
+        timers after a restart. Written only when a deadline comes earlier than the indexed one or
+        the indexed one has passed; an early entry only costs a timer.fired that changes nothing."""
         deadline = self._router.next_deadline(state)
-        if domain not in self._indexed or self._indexed[domain] != deadline:
+        indexed = self._indexed.get(domain, _UNKNOWN)
+        passed = indexed is _UNKNOWN or indexed is None or indexed <= now  # type: ignore[operator]
+        if deadline is None:
+            write = indexed is not None and passed
+        else:
+            write = passed or deadline < indexed  # type: ignore[operator]
+        if write:
             await self._store.index_deadline(domain, deadline)
             self._indexed[domain] = deadline
-            if len(self._indexed) > self._cache_size:
+            while len(self._indexed) > self._cache_size:
                 self._indexed.pop(next(iter(self._indexed)))
         return deadline
 

@@ -167,6 +167,11 @@ async def run_sequence(store_factory, steps: list[tuple[str, str | None, dict | 
             if record.topic == "contact-events" and orjson.loads(record.value)["type"] == "contact.arrived":
                 arrived.add(orjson.loads(record.value)["data"]["contact_id"])
         check_state(after)
+        # The deadline index is a lower bound of the next deadline: a restarted worker misses no timer.
+        deadline = router.next_deadline(after)
+        if deadline is not None:
+            indexed = (await store.indexed_deadlines()).get("d")
+            assert indexed is not None and indexed <= deadline, f"index {indexed} later than deadline {deadline}"
 
     def to_record(env: Envelope, topic: str) -> SourceRecord:
         return SourceRecord(topic, 0, len(history), b"d", env.to_bytes(), env.timestamp)

@@ -68,7 +68,8 @@ def test_an_offer_holds_capacity_until_accepted_and_expires_at_its_deadline() ->
     assert kinds(d.send("contact.arrived", contact("c1", {"s": 1}), at=10)) == [("assigned", "c1", "ann")]
     assert d.state.contacts["c1"].offer_pending() and d.deadline() == 25
     d.send("contact.accepted", {"contact_id": "c1", "agent_id": "ann"}, at=12)
-    assert not d.state.contacts["c1"].offer_pending() and d.deadline() is None
+    # Accepted: the next deadline is the sweeper's (4 h after assignment, the default).
+    assert not d.state.contacts["c1"].offer_pending() and d.deadline() == 10 + 4 * 3600
     assert d.tick(at=30) == []
 
 
@@ -158,6 +159,31 @@ def test_queues_without_offers_or_wrap_up_assign_finally_and_free_at_once() -> N
     d = Domain()
     d.send("agent.logged_in", agent_in("ann", {}))
     d.send("contact.arrived", contact("c1", {}, queue="instant"), at=0)
-    assert not d.state.contacts["c1"].offer_pending() and d.deadline() is None
+    assert not d.state.contacts["c1"].offer_pending() and d.deadline() == 4 * 3600
     d.send("contact.arrived", contact("c2", {}, queue="instant"), at=1)
     assert kinds(d.send("contact.ended", {"contact_id": "c1"}, at=5))[1] == ("assigned", "c2", "ann")
+
+
+SWEEP = RoutingConfig(default=QueuePolicy(max_handle_seconds=600, max_wait_seconds=300))
+
+
+def test_a_contact_whose_end_was_lost_is_expired_and_its_agent_freed() -> None:
+    d = Domain(SWEEP)
+    d.send("agent.logged_in", agent_in("ann", {}))
+    d.send("contact.arrived", contact("c1", {}), at=0)
+    d.send("contact.arrived", contact("c2", {}), at=100)
+    assert d.deadline() == 400  # c2 may wait until 100 + 300; c1's handling may last until 600
+    out = d.tick(at=400)
+    assert kinds(out) == [("ContactClosed", "c2")] and out[0].outcome == "expired"
+    assert d.deadline() == 600
+    out = d.tick(at=600)
+    assert out[0].outcome == "expired" and out[0].agent_id == "ann" and out[0].handled_seconds == 600
+    assert d.state.agents["ann"].active == {} and d.state.contacts == {}
+    assert d.deadline() is None
+
+
+def test_no_sweeping_when_the_queue_says_never() -> None:
+    d = Domain(RoutingConfig(default=QueuePolicy(max_handle_seconds=None)))
+    d.send("agent.logged_in", agent_in("ann", {}))
+    d.send("contact.arrived", contact("c1", {}), at=0)
+    assert d.deadline() is None and d.tick(at=10**7) == []

@@ -204,7 +204,7 @@ class ContactClosed(_Payload):
     contact_id: str
     queue: str
     channel: Channel
-    outcome: Literal["completed", "abandoned"]
+    outcome: Literal["completed", "abandoned", "expired"]
     agent_id: str | None = None
     waited_seconds: float
     handled_seconds: float | None = None

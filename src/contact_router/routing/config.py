@@ -22,6 +22,15 @@ class QueuePolicy(BaseModel):
     )
     wrap_up_seconds: float = Field(0.0, ge=0, description="Timed after-contact work once a contact ends.")
     max_missed_offers: int = Field(3, ge=1, description="Missed offers in a row that pause the agent.")
+    max_handle_seconds: float | None = Field(
+        4 * 3600.0,
+        gt=0,
+        description="A contact in progress with no end after this is closed as expired and its agent freed "
+        "(its end event was lost). None: never.",
+    )
+    max_wait_seconds: float | None = Field(
+        None, gt=0, description="A contact waiting this long is closed as expired. None: it waits until served."
+    )
 
 
 class RoutingConfig(BaseModel):

@@ -78,12 +78,23 @@ class Router:
                 raise Rejection(f"{type(event).__name__} is not handled by this version of the router")
         return run.decisions
 
-    @staticmethod
-    def next_deadline(state: DomainState) -> float | None:
-        """When the domain next needs a timer.fired: the earliest offer expiry or end of wrap-up."""
-        deadlines = [c.offer_expires_at for c in state.contacts.values() if c.offer_pending() and c.offer_expires_at]
-        deadlines += [a.wrap_up_until for a in state.agents.values() if a.wrap_up_until is not None]
-        return min(deadlines, default=None)
+    def next_deadline(self, state: DomainState) -> float | None:
+        """When the domain next needs a timer.fired: an offer expiring, a wrap-up ending, or a contact
+        reaching its queue's maximum handle or wait time."""
+        return min((t for t in _deadlines(state, self.config)), default=None)
+
+
+def _deadlines(state: DomainState, config: RoutingConfig) -> list[float]:
+    found = [a.wrap_up_until for a in state.agents.values() if a.wrap_up_until is not None]
+    for c in state.contacts.values():
+        policy = config.policy(c.queue)
+        if c.offer_pending() and c.offer_expires_at is not None:
+            found.append(c.offer_expires_at)
+        elif c.status is ContactStatus.ASSIGNED and c.assigned_at is not None and policy.max_handle_seconds:
+            found.append(c.assigned_at + policy.max_handle_seconds)
+        if c.status is ContactStatus.WAITING and policy.max_wait_seconds:
+            found.append(c.arrived_at + policy.max_wait_seconds)
+    return found
 
 
 class _Run:
@@ -262,7 +273,8 @@ class _Run:
         self._serve_waiting(agent)
 
     def deadlines_reached(self) -> None:
-        """Everything due by now, in a fixed order: expired offers, then ends of wrap-up."""
+        """Everything due by now, in a fixed order: expired offers, contacts past their queue's
+        maximum handle or wait time (the sweeper), then ends of wrap-up."""
         expired = sorted(
             (c for c in self.state.contacts.values() if c.offer_pending() and (c.offer_expires_at or 0) <= self.now),
             key=lambda c: (c.offer_expires_at, c.contact_id),
@@ -270,6 +282,16 @@ class _Run:
         for contact in expired:
             assert contact.agent_id is not None
             self.offer_declined(contact.contact_id, contact.agent_id, missed=True, timed_out=True)
+        for contact in sorted(self.state.contacts.values(), key=lambda c: (c.arrived_at, c.contact_id)):
+            policy = self.config.policy(contact.queue)
+            if contact.status is ContactStatus.ASSIGNED and not contact.offer_pending():
+                limit = policy.max_handle_seconds
+                if limit and contact.assigned_at is not None and contact.assigned_at + limit <= self.now:
+                    self.contact_finished(contact.contact_id, "expired")
+            elif contact.status is ContactStatus.WAITING:
+                limit = policy.max_wait_seconds
+                if limit and contact.arrived_at + limit <= self.now:
+                    self.contact_finished(contact.contact_id, "expired")
         wrapped = sorted(
             (a for a in self.state.agents.values() if a.wrap_up_until is not None and a.wrap_up_until <= self.now),
             key=lambda a: (a.wrap_up_until, a.agent_id),
