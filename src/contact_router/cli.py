@@ -50,6 +50,9 @@ def simulate(
         bool, typer.Option(help="Discrete-event run on a virtual clock with the same routing core; no Kafka.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Offline: print the report as JSON.")] = False,
+    policy: Annotated[
+        str | None, typer.Option(help="Offline: score every queue with this policy (e.g. best_skilled), to compare.")
+    ] = None,
     duration: Annotated[float | None, typer.Option(help="Online: seconds to run; default until Ctrl-C.")] = None,
     seed: int = 7,
     summary_every: float = 5.0,
@@ -59,8 +62,10 @@ def simulate(
     if offline:
         import json
 
-        from contact_router.sim.offline import OfflineSimulator
+        from contact_router.sim.offline import OfflineSimulator, with_policy
 
+        if policy is not None:
+            loaded = with_policy(loaded, policy)
         report = OfflineSimulator(loaded, seed=seed).run()
         typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())
         return

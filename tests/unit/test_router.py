@@ -38,7 +38,7 @@ def test_contact_goes_to_the_most_proficient_available_agent() -> None:
     d.send("agent.logged_in", agent_in("a-high", {"billing": 5}))
     out = d.send("contact.arrived", contact("c1", {"billing": 2}), at=10)
     assert assigned(out) == [("c1", "a-high")]
-    assert out[0].score == 5.0
+    assert out[0].policy == "blend" and out[0].score_components["proficiency"] == 5.0
     assert out[0].matched_skills == {"billing": 5}
 
 

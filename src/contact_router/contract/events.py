@@ -182,6 +182,11 @@ class ContactAssigned(_Payload):
     waited_seconds: float
     relaxation_step: int = 0
     matched_skills: dict[str, int] = Field(default_factory=dict, description="Required skill -> agent's level.")
+    policy: str = Field("blend", description="The queue's scoring policy that chose the agent.")
+    score_components: dict[str, float] = Field(
+        default_factory=dict,
+        description="What the score was made of: proficiency, idle_seconds, occupancy, since_last_assignment_seconds.",
+    )
     trigger_event_id: str = Field(description="The input event whose processing made this decision.")
 
 

@@ -6,13 +6,32 @@ Pure data: loaded from YAML by the entry points (settings name the file) and han
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 
+Scoring = Literal["blend", "best_skilled", "longest_idle", "least_occupied", "round_robin", "random"]
+
+
+class BlendWeights(BaseModel):
+    """Weights of the blend's components, each scaled to [0, 1]: proficiency (mean level / 5), idle
+    time (idle / (idle + idle_half_seconds)) and spare occupancy (1 - occupancy over the window)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skill: float = Field(0.5, ge=0)
+    idle: float = Field(0.25, ge=0)
+    spare: float = Field(0.25, ge=0)
+    idle_half_seconds: float = Field(300.0, gt=0, description="Idle time that scores half.")
+
+
 class QueuePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scoring: Scoring = Field("blend", description="How the agent for a contact is chosen among those who can take it.")
+    weights: BlendWeights = BlendWeights()
 
     offer_timeout_seconds: float | None = Field(
         None,
@@ -36,6 +55,9 @@ class QueuePolicy(BaseModel):
 class RoutingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    occupancy_window_seconds: float = Field(
+        1800.0, gt=0, description="Time constant of the agents' occupancy average (least_occupied, blend)."
+    )
     default: QueuePolicy = QueuePolicy()
     queues: dict[str, QueuePolicy] = Field(default_factory=dict)
 

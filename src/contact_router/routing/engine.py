@@ -27,7 +27,8 @@ from contact_router.contract import (
     InputEvent,
 )
 from contact_router.routing.config import RoutingConfig
-from contact_router.routing.matching import best_agent, best_contact, can_serve, proficiency
+from contact_router.routing.matching import best_contact, can_serve
+from contact_router.routing.scoring import Match, best_agent, components, score
 from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
 
 Decision = ContactAssigned | ContactQueued | ContactClosed | OfferTimedOut | AgentPaused
@@ -105,6 +106,7 @@ class _Run:
         self.event_id = event_id
         self.now = now
         self.config = config
+        self._window = config.occupancy_window_seconds
         self.decisions: list[Decision] = []
 
     def _next_id(self) -> str:
@@ -128,9 +130,11 @@ class _Run:
 
     def _route(self, contact: Contact) -> None:
         """Offer a waiting contact to the best agent free now, or say it waits and why."""
-        match = best_agent(self.state.agents.values(), contact)
+        match = best_agent(
+            self.state.agents.values(), contact, self.config.policy(contact.queue), self.now, self._window
+        )
         if match is not None:
-            self._assign(contact, match.agent, match.score)
+            self._assign(contact, match)
             return
         eligible = any(
             a.state is not AgentState.OFFLINE and can_serve(a, contact) for a in self.state.agents.values()
@@ -169,6 +173,7 @@ class _Run:
             )
         )
         if agent is not None:
+            agent.settle_occupancy(self.now, self._window)
             agent.active.pop(contact_id, None)
             if not agent.active:
                 agent.idle_since = self.now
@@ -235,6 +240,7 @@ class _Run:
         if contact.accepted:
             raise Rejection("the offer was already accepted")
         agent = self.state.agents[agent_id]
+        agent.settle_occupancy(self.now, self._window)
         agent.active.pop(contact_id, None)
         contact.status = ContactStatus.WAITING
         contact.agent_id = None
@@ -314,10 +320,15 @@ class _Run:
     def _serve_waiting(self, agent: Agent) -> None:
         """Give the agent the best waiting contacts it can take, until it is full or none fits."""
         while (contact := best_contact(self.state.waiting(), agent)) is not None:
-            self._assign(contact, agent, proficiency(agent, contact))
+            parts = components(agent, contact, self.now, self._window)
+            self._assign(contact, Match(agent, score(self.config.policy(contact.queue), agent, contact, parts), parts))
 
-    def _assign(self, contact: Contact, agent: Agent, score: float) -> None:
-        timeout = self.config.policy(contact.queue).offer_timeout_seconds
+    def _assign(self, contact: Contact, match: Match) -> None:
+        agent = match.agent
+        policy = self.config.policy(contact.queue)
+        timeout = policy.offer_timeout_seconds
+        agent.settle_occupancy(self.now, self._window)
+        agent.last_assigned_at = self.now
         contact.status = ContactStatus.ASSIGNED
         contact.agent_id = agent.agent_id
         contact.assigned_at = self.now
@@ -333,10 +344,12 @@ class _Run:
                 agent_id=agent.agent_id,
                 queue=contact.queue,
                 channel=contact.channel,
-                score=round(score, 4),
+                score=round(match.score, 4),
                 waited_seconds=max(self.now - contact.arrived_at, 0.0),
                 relaxation_step=0,
                 matched_skills={skill: agent.skills.get(skill, 0) for skill in contact.skills},
+                policy=policy.scoring,
+                score_components=match.components,
                 trigger_event_id=self.event_id,
             )
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from contact_router.routing.model import Agent, Contact
 
@@ -27,25 +26,6 @@ def proficiency(agent: Agent, contact: Contact) -> float:
     if not contact.skills:
         return 0.0
     return sum(agent.skills.get(skill, 0) for skill in contact.skills) / len(contact.skills)
-
-
-@dataclass(frozen=True)
-class Match:
-    agent: Agent
-    score: float
-
-
-def best_agent(agents: Iterable[Agent], contact: Contact) -> Match | None:
-    """The routable agent with the highest proficiency; ties go to the longest idle, then the lowest id."""
-    best: tuple[tuple[float, float, str], Match] | None = None
-    for agent in agents:
-        if not (agent.can_take(contact.channel) and can_serve(agent, contact)):
-            continue
-        score = proficiency(agent, contact)
-        rank = (-score, agent.idle_since, agent.agent_id)
-        if best is None or rank < best[0]:
-            best = (rank, Match(agent, score))
-    return None if best is None else best[1]
 
 
 def best_contact(waiting: Iterable[Contact], agent: Agent) -> Contact | None:

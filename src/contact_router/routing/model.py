@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -28,12 +29,29 @@ class Agent:
     reason: str | None = None  # why away (e.g. missed_offers), as reported or as the router decided
     wrap_up_until: float | None = None  # timed after-contact work ends then
     missed_offers: int = 0  # offers not answered in a row
+    last_assigned_at: float | None = None  # round robin: the longest since an assignment goes first
+    # Occupancy: an average of "holding a contact" (1) or not (0), decaying with the window's time
+    # constant, as of occupancy_at; O(1) to keep and to read at any time.
+    occupancy: float = 0.0
+    occupancy_at: float | None = None
 
     def load(self, channel: Channel) -> int:
         return sum(1 for held in self.active.values() if held == channel)
 
     def free_capacity(self, channel: Channel) -> int:
         return self.capacity.get(channel, 0) - self.load(channel)
+
+    def occupancy_now(self, now: float, window: float) -> float:
+        if self.occupancy_at is None:
+            return 0.0
+        keep = math.exp(-max(now - self.occupancy_at, 0.0) / window)
+        busy = 1.0 if self.active else 0.0
+        return self.occupancy * keep + busy * (1.0 - keep)
+
+    def settle_occupancy(self, now: float, window: float) -> None:
+        """Fold the time since the last change into the average; call before `active` changes."""
+        self.occupancy = self.occupancy_now(now, window)
+        self.occupancy_at = now
 
     def can_take(self, channel: Channel) -> bool:
         """Routable now: available and with room on the channel."""

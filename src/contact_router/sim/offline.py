@@ -26,6 +26,7 @@ from contact_router.contract import (
     InputEvent,
 )
 from contact_router.routing import DomainState, Router
+from contact_router.routing.config import RoutingConfig
 from contact_router.routing.model import ContactStatus
 from contact_router.sim.arrivals import scenario_arrivals
 from contact_router.sim.scenario import AgentGroupSpec, QueueSpec, Scenario
@@ -41,7 +42,7 @@ class QueueStats:
     answered_in_time: int = 0
     abandoned: int = 0
     waits: list[float] = field(default_factory=list)
-    skill_scores: list[float] = field(default_factory=list)
+    proficiencies: list[float] = field(default_factory=list)
 
     def summary(self, target_seconds: float) -> dict[str, float | int]:
         finished = self.answered + self.abandoned
@@ -52,7 +53,7 @@ class QueueStats:
             f"service_level_{int(target_seconds)}s": self.answered_in_time / finished if finished else math.nan,
             "asa_seconds": statistics.fmean(self.waits) if self.waits else math.nan,
             "abandonment_rate": self.abandoned / finished if finished else math.nan,
-            "mean_skill_score": statistics.fmean(self.skill_scores) if self.skill_scores else math.nan,
+            "mean_proficiency": statistics.fmean(self.proficiencies) if self.proficiencies else math.nan,
         }
 
 
@@ -90,12 +91,12 @@ class OfflineReport:
 
     def render(self) -> str:
         sl_key = next(k for k in self.total if k.startswith("service_level_"))
-        header = f"{'queue':<16}{'offered':>9}{'answered':>10}{'abandoned':>11}{'SL':>8}{'ASA s':>8}{'aband.':>8}{'skill':>7}"
+        header = f"{'queue':<16}{'offered':>9}{'answered':>10}{'abandoned':>11}{'SL':>8}{'ASA s':>8}{'aband.':>8}{'prof.':>7}"
         lines = [f"scenario {self.scenario}: {self.simulated_hours:g} simulated hours, {self.events} events", header]
         for name, q in [*self.queues.items(), ("all", self.total)]:
             lines.append(
                 f"{name:<16}{q['offered']:>9}{q['answered']:>10}{q['abandoned']:>11}{q[sl_key]:>8.1%}"
-                f"{q['asa_seconds']:>8.1f}{q['abandonment_rate']:>8.1%}{q['mean_skill_score']:>7.2f}"
+                f"{q['asa_seconds']:>8.1f}{q['abandonment_rate']:>8.1%}{q['mean_proficiency']:>7.2f}"
             )
         o, h = self.occupancy, self.handled_per_agent
         lines.append(
@@ -109,7 +110,7 @@ class OfflineSimulator:
     def __init__(self, scenario: Scenario, *, seed: int = 7, router: Router | None = None) -> None:
         self.scenario = scenario
         self.rng = random.Random(seed)
-        self.router = router or Router()
+        self.router = router or Router(scenario.routing)
         self.state = DomainState()
         self._heap: list[tuple[float, int, str, Any]] = []
         self._seq = 0
@@ -199,7 +200,7 @@ class OfflineSimulator:
         stats = self._queues[queue.name]
         stats.answered += 1
         stats.waits.append(d.waited_seconds)
-        stats.skill_scores.append(d.score)
+        stats.proficiencies.append(d.score_components["proficiency"])
         if d.waited_seconds <= self.scenario.service_level_seconds:
             stats.answered_in_time += 1
         agent = self._agents[d.agent_id]
@@ -237,7 +238,7 @@ class OfflineSimulator:
             total.answered_in_time += q.answered_in_time
             total.abandoned += q.abandoned
             total.waits += q.waits
-            total.skill_scores += q.skill_scores
+            total.proficiencies += q.proficiencies
         staffed = [a for a in self._agents.values() if a.staffed_seconds > 0]
         occupancy = [a.busy_seconds / a.staffed_seconds for a in staffed] or [math.nan]
         handled = [float(a.handled) for a in staffed] or [math.nan]
@@ -259,3 +260,11 @@ def _spread(values: list[float]) -> dict[str, float]:
         "max": max(values),
         "stdev": statistics.pstdev(values) if len(values) > 1 else 0.0,
     }
+
+
+def with_policy(scenario: Scenario, scoring: str) -> Scenario:
+    """The scenario with every queue scored by one policy: for side-by-side comparisons."""
+    routing = scenario.routing
+    queues = {name: q.model_copy(update={"scoring": scoring}) for name, q in routing.queues.items()}
+    changed = routing.model_copy(update={"default": routing.default.model_copy(update={"scoring": scoring}), "queues": queues})
+    return scenario.model_copy(update={"routing": RoutingConfig.model_validate(changed.model_dump())})

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contact_router.contract import Channel
+from contact_router.routing.config import RoutingConfig
 
 Level = Annotated[int, Field(ge=1, le=5)]
 
@@ -63,6 +64,9 @@ class Scenario(BaseModel):
     hours: float = Field(1.0, gt=0, le=24 * 7, description="Offline simulator: simulated hours (unless replaying).")
     replay: ReplaySpec | None = Field(
         None, description="Offline simulator: replay a real day; queues split it by their arrivals_per_hour."
+    )
+    routing: RoutingConfig = Field(
+        default_factory=RoutingConfig, description="Offline simulator: the routing policy per queue."
     )
     service_level_seconds: float = Field(20.0, gt=0, description="Answered within this many seconds counts.")
     service_level_target: float = Field(0.8, gt=0, le=1)

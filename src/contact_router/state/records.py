@@ -24,6 +24,9 @@ def agent_to_record(agent: Agent) -> bytes:
             "reason": agent.reason,
             "wrap_up_until": agent.wrap_up_until,
             "missed_offers": agent.missed_offers,
+            "last_assigned_at": agent.last_assigned_at,
+            "occupancy": agent.occupancy,
+            "occupancy_at": agent.occupancy_at,
         }
     )
 
@@ -42,6 +45,9 @@ def agent_from_record(raw: bytes | str) -> Agent:
         reason=doc.get("reason"),
         wrap_up_until=doc.get("wrap_up_until"),
         missed_offers=doc.get("missed_offers", 0),
+        last_assigned_at=doc.get("last_assigned_at"),
+        occupancy=doc.get("occupancy", 0.0),
+        occupancy_at=doc.get("occupancy_at"),
     )
 
 
