@@ -36,4 +36,4 @@ async def test_the_kcat_example_gets_a_contact_routed(pipeline: Pipeline) -> Non
         if '"type":"contact.assigned"' in result.stdout:
             break
         await asyncio.sleep(1)
-    assert '"agent_id":"alice"' in result.stdout and '"score":4.0' in result.stdout, result.stderr
+    assert '"agent_id":"alice"' in result.stdout and '"proficiency":4.0' in result.stdout, result.stderr

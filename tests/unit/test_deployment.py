@@ -57,3 +57,7 @@ def test_the_readme_routing_configuration_example_is_valid() -> None:
     (example,) = [b for b in blocks if "offer_timeout_seconds" in b]
     config = RoutingConfig.model_validate(yaml.safe_load(example))
     assert config.policy("billing").wrap_up_seconds == 30 and config.policy("other").offer_timeout_seconds == 20
+    # Queues inherit what they do not set from default.
+    callbacks = config.policy("callbacks")
+    assert callbacks.offer_timeout_seconds is None and callbacks.scoring == "longest_idle"
+    assert callbacks.max_handle_seconds == 14400 and config.policy("billing").scoring == "best_skilled"

@@ -19,7 +19,7 @@ from tests.factories import agent_in, contact, envelope
 
 CONFIG = RoutingConfig(
     default=QueuePolicy(offer_timeout_seconds=15, wrap_up_seconds=30, max_missed_offers=2),
-    queues={"instant": QueuePolicy()},
+    queues={"instant": QueuePolicy(offer_timeout_seconds=None, wrap_up_seconds=0)},
 )
 
 

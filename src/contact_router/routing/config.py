@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 Scoring = Literal["blend", "best_skilled", "longest_idle", "least_occupied", "round_robin", "random"]
@@ -59,7 +61,21 @@ class RoutingConfig(BaseModel):
         1800.0, gt=0, description="Time constant of the agents' occupancy average (least_occupied, blend)."
     )
     default: QueuePolicy = QueuePolicy()
-    queues: dict[str, QueuePolicy] = Field(default_factory=dict)
+    queues: dict[str, QueuePolicy] = Field(default_factory=dict, description="Per queue: what differs from default.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _queues_inherit_default(cls, data: Any) -> Any:
+        """A queue's entry names only what differs: the rest comes from `default`."""
+        if not isinstance(data, dict) or not isinstance(data.get("queues"), dict):
+            return data
+        base = data.get("default") or {}
+        base = base.model_dump() if isinstance(base, BaseModel) else dict(base)
+        merged = {}
+        for name, entry in data["queues"].items():
+            entry = entry.model_dump(exclude_unset=True) if isinstance(entry, BaseModel) else dict(entry or {})
+            merged[name] = {**base, **entry}
+        return {**data, "queues": merged}
 
     def policy(self, queue: str) -> QueuePolicy:
         return self.queues.get(queue, self.default)
