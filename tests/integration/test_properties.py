@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from contact_router.contract import Envelope
 from contact_router.routing import Router
-from contact_router.routing.config import QueuePolicy, RoutingConfig
+from contact_router.routing.config import QueuePolicy, RelaxationStep, RoutingConfig
 from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.state import InMemoryStore
@@ -76,10 +76,18 @@ step = st.one_of(
 )
 
 
-# Chat offers ring for 3 s of event time and voice contacts are final at once; wrap-up lasts 2 s.
+# Chat offers ring for 3 s of event time and voice contacts are final at once; wrap-up lasts 2 s;
+# voice contacts relax after 3 s and 6 s of waiting.
 # Steps are 1 s apart, so offers expire and wrap-ups end in the middle of generated sequences.
 CONFIG = RoutingConfig(
-    default=QueuePolicy(wrap_up_seconds=2, max_missed_offers=2),
+    default=QueuePolicy(
+        wrap_up_seconds=2,
+        max_missed_offers=2,
+        relaxation=[
+            RelaxationStep(after_seconds=3, lower_levels_by=2),
+            RelaxationStep(after_seconds=6, drop_skills=["tech"], drop_language=True),
+        ],
+    ),
     queues={"q-chat": QueuePolicy(offer_timeout_seconds=3, max_missed_offers=2)},
 )
 

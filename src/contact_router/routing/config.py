@@ -6,7 +6,7 @@ Pure data: loaded from YAML by the entry points (settings name the file) and han
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from typing import Any
@@ -27,6 +27,20 @@ class BlendWeights(BaseModel):
     idle: float = Field(0.25, ge=0)
     spare: float = Field(0.25, ge=0)
     idle_half_seconds: float = Field(300.0, gt=0, description="Idle time that scores half.")
+
+
+class RelaxationStep(BaseModel):
+    """After waiting this long, widen the contact's requirements (steps apply cumulatively)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after_seconds: float = Field(gt=0)
+    lower_levels_by: int = Field(0, ge=0, le=4, description="Every minimum level goes down by this (not below 1).")
+    drop_skills: list[str] = Field(default_factory=list, description="Optional skills no longer required.")
+    skills: dict[str, Annotated[int, Field(ge=1, le=5)]] | None = Field(
+        None, description="Replace the requirements, e.g. overflow to another group's skill."
+    )
+    drop_language: bool = False
 
 
 class QueuePolicy(BaseModel):
@@ -52,6 +66,16 @@ class QueuePolicy(BaseModel):
     max_wait_seconds: float | None = Field(
         None, gt=0, description="A contact waiting this long is closed as expired. None: it waits until served."
     )
+    relaxation: list[RelaxationStep] = Field(
+        default_factory=list, description="Bullseye steps, in increasing after_seconds."
+    )
+
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> QueuePolicy:
+        times = [step.after_seconds for step in self.relaxation]
+        if times != sorted(set(times)):
+            raise ValueError("relaxation steps must have strictly increasing after_seconds")
+        return self
 
 
 class RoutingConfig(BaseModel):

@@ -28,6 +28,7 @@ from contact_router.contract import (
 )
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.matching import best_contact, can_serve
+from contact_router.routing.relaxation import next_step_at, relax, step_reached
 from contact_router.routing.scoring import Match, best_agent, components, score
 from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
 
@@ -93,8 +94,12 @@ def _deadlines(state: DomainState, config: RoutingConfig) -> list[float]:
             found.append(c.offer_expires_at)
         elif c.status is ContactStatus.ASSIGNED and c.assigned_at is not None and policy.max_handle_seconds:
             found.append(c.assigned_at + policy.max_handle_seconds)
-        if c.status is ContactStatus.WAITING and policy.max_wait_seconds:
-            found.append(c.arrived_at + policy.max_wait_seconds)
+        if c.status is ContactStatus.WAITING:
+            if policy.max_wait_seconds:
+                found.append(c.arrived_at + policy.max_wait_seconds)
+            step_at = next_step_at(c, policy)
+            if step_at is not None:
+                found.append(step_at)
     return found
 
 
@@ -128,13 +133,15 @@ class _Run:
         self.state.touch_contact(contact)
         self._route(contact)
 
-    def _route(self, contact: Contact) -> None:
+    def _route(self, contact: Contact, *, announce_wait: bool = True) -> None:
         """Offer a waiting contact to the best agent free now, or say it waits and why."""
         match = best_agent(
             self.state.agents.values(), contact, self.config.policy(contact.queue), self.now, self._window
         )
         if match is not None:
             self._assign(contact, match)
+            return
+        if not announce_wait:
             return
         eligible = any(
             a.state is not AgentState.OFFLINE and can_serve(a, contact) for a in self.state.agents.values()
@@ -280,7 +287,8 @@ class _Run:
 
     def deadlines_reached(self) -> None:
         """Everything due by now, in a fixed order: expired offers, contacts past their queue's
-        maximum handle or wait time (the sweeper), then ends of wrap-up."""
+        maximum handle or wait time (the sweeper), relaxation steps reached (in queue order), then
+        ends of wrap-up."""
         expired = sorted(
             (c for c in self.state.contacts.values() if c.offer_pending() and (c.offer_expires_at or 0) <= self.now),
             key=lambda c: (c.offer_expires_at, c.contact_id),
@@ -298,6 +306,13 @@ class _Run:
                 limit = policy.max_wait_seconds
                 if limit and contact.arrived_at + limit <= self.now:
                     self.contact_finished(contact.contact_id, "expired")
+        for contact in sorted(self.state.waiting(), key=Contact.queue_order):
+            policy = self.config.policy(contact.queue)
+            step = step_reached(policy, self.now - contact.arrived_at)
+            if step > contact.relaxation_step:
+                relax(contact, policy, step)
+                self.state.touch_contact(contact)
+                self._route(contact, announce_wait=False)
         wrapped = sorted(
             (a for a in self.state.agents.values() if a.wrap_up_until is not None and a.wrap_up_until <= self.now),
             key=lambda a: (a.wrap_up_until, a.agent_id),
@@ -346,7 +361,7 @@ class _Run:
                 channel=contact.channel,
                 score=round(match.score, 4),
                 waited_seconds=max(self.now - contact.arrived_at, 0.0),
-                relaxation_step=0,
+                relaxation_step=contact.relaxation_step,
                 matched_skills={skill: agent.skills.get(skill, 0) for skill in contact.skills},
                 policy=policy.scoring,
                 score_components=match.components,

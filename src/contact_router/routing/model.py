@@ -74,6 +74,10 @@ class Contact:
     accepted: bool = False  # the agent answered the offer (always true without offer timeouts)
     offer_expires_at: float | None = None
     skipped_agents: list[str] = field(default_factory=list)  # declined or missed this contact
+    # Relaxation: `skills` and `language` are the requirements now; these are the ones it arrived with.
+    relaxation_step: int = 0
+    base_skills: dict[str, int] | None = None
+    base_language: str | None = None
 
     def offer_pending(self) -> bool:
         return self.status is ContactStatus.ASSIGNED and not self.accepted

@@ -68,6 +68,9 @@ def contact_to_record(contact: Contact) -> bytes:
             "accepted": contact.accepted,
             "offer_expires_at": contact.offer_expires_at,
             "skipped_agents": contact.skipped_agents,
+            "relaxation_step": contact.relaxation_step,
+            "base_skills": contact.base_skills,
+            "base_language": contact.base_language,
         }
     )
 
@@ -90,4 +93,7 @@ def contact_from_record(raw: bytes | str) -> Contact:
         accepted=doc.get("accepted", doc["status"] == "assigned"),
         offer_expires_at=doc.get("offer_expires_at"),
         skipped_agents=doc.get("skipped_agents", []),
+        relaxation_step=doc.get("relaxation_step", 0),
+        base_skills=doc.get("base_skills"),
+        base_language=doc.get("base_language"),
     )
