@@ -64,7 +64,7 @@ def test_shipped_scenarios_run_deterministically_and_lose_no_contact(name: str) 
     first, second = OfflineSimulator(scenario, seed=5).run(), OfflineSimulator(scenario, seed=5).run()
     assert first.as_dict() == second.as_dict()
     for q in [*first.queues.values(), first.total]:
-        assert q["offered"] == q["answered"] + q["abandoned"]
+        assert q["offered"] == q["answered"] + q["abandoned"] + q["expired"]
     assert first.occupancy["max"] <= 1.0
 
 
@@ -72,3 +72,47 @@ def test_a_replayed_day_offers_exactly_that_days_calls() -> None:
     report = OfflineSimulator(load_scenario(ROOT / "scenarios" / "bank-day.yaml"), seed=1).run()
     # 1999-03-15 in the real data: 1,706 calls in whole numbers.
     assert report.total["offered"] == 1706 and report.simulated_hours == 24
+
+
+def test_offers_that_ring_out_are_re_offered_and_every_contact_still_accounted_for() -> None:
+    scenario = one_queue(14, hours=10, patience=300).model_copy(
+        update={
+            "answer_share": 0.8,
+            "ring_seconds": 4.0,
+            "routing": {"default": {"offer_timeout_seconds": 10, "max_missed_offers": 100}},
+        }
+    )
+    scenario = Scenario.model_validate(scenario.model_dump())
+    offers = OfflineSimulator(scenario, seed=2).run()
+    auto = OfflineSimulator(one_queue(14, hours=10, patience=300), seed=2).run()
+    total = offers.total
+    assert total["offered"] == total["answered"] + total["abandoned"] + total["expired"]
+    # Ringing and ring-outs cost answer time: a worse service level than auto-answer.
+    assert total["service_level_20s"] < auto.total["service_level_20s"]
+    assert offers.occupancy["max"] <= 1.0
+
+
+def test_relaxation_runs_on_the_simulators_timers_and_shortens_waits() -> None:
+    strict = Scenario.model_validate(
+        {
+            "name": "two-groups",
+            "domains": ["d"],
+            "hours": 20,
+            "queues": [
+                {"name": "expert", "skills": {"x": 4}, "arrivals_per_hour": 60, "mean_handle_seconds": 240,
+                 "mean_patience_seconds": 1e9},
+            ],
+            "agents": [
+                {"name": "experts", "count": 5, "skills": {"x": [4, 5]}},
+                {"name": "juniors", "count": 5, "skills": {"x": [2, 2]}},
+            ],
+        }
+    )
+    relaxed = strict.model_copy(
+        update={"routing": {"default": {"relaxation": [{"after_seconds": 10, "lower_levels_by": 2}]}}}
+    )
+    relaxed = Scenario.model_validate(relaxed.model_dump())
+    before = OfflineSimulator(strict, seed=4).run().total
+    after = OfflineSimulator(relaxed, seed=4).run().total
+    assert after["asa_seconds"] < before["asa_seconds"] / 2
+    assert after["mean_proficiency"] < before["mean_proficiency"]  # the price: juniors take some

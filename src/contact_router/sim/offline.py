@@ -19,11 +19,14 @@ from contact_router.contract import (
     AgentLoggedIn,
     AgentLoggedOut,
     ContactAbandoned,
+    ContactAccepted,
     ContactArrived,
     ContactAssigned,
     ContactClosed,
     ContactEnded,
     InputEvent,
+    OfferTimedOut,
+    TimerFired,
 )
 from contact_router.routing import DomainState, Router
 from contact_router.routing.config import RoutingConfig
@@ -41,6 +44,7 @@ class QueueStats:
     answered: int = 0
     answered_in_time: int = 0
     abandoned: int = 0
+    expired: int = 0  # closed by the sweeper (max wait or max handle time)
     waits: list[float] = field(default_factory=list)
     proficiencies: list[float] = field(default_factory=list)
 
@@ -50,6 +54,7 @@ class QueueStats:
             "offered": self.offered,
             "answered": self.answered,
             "abandoned": self.abandoned,
+            "expired": self.expired,
             f"service_level_{int(target_seconds)}s": self.answered_in_time / finished if finished else math.nan,
             "asa_seconds": statistics.fmean(self.waits) if self.waits else math.nan,
             "abandonment_rate": self.abandoned / finished if finished else math.nan,
@@ -118,6 +123,8 @@ class OfflineSimulator:
         self._queue_of: dict[str, QueueSpec] = {}
         self._queues: dict[str, QueueStats] = defaultdict(QueueStats)
         self._agents: dict[str, AgentStats] = defaultdict(AgentStats)
+        self._proficiency: dict[str, float] = {}  # of the agent a contact was last given to
+        self._timer_at: float | None = None  # the earliest timer.fired scheduled, as the worker keeps it
 
     def _at(self, t: float, kind: str, payload: Any) -> None:
         self._seq += 1
@@ -149,6 +156,16 @@ class OfflineSimulator:
                     self._apply(ContactAbandoned(contact_id=payload), t)
             elif kind == "end":
                 self._apply(ContactEnded(contact_id=payload, resolved=True), t)
+            elif kind == "answer":
+                contact_id, agent_id = payload
+                contact = self.state.contacts.get(contact_id)
+                if contact is not None and contact.offer_pending() and contact.agent_id == agent_id:
+                    self._apply(ContactAccepted(contact_id=contact_id, agent_id=agent_id), t)
+                    self._answered(contact_id, t - (contact.arrived_at - EPOCH), t)
+            elif kind == "timer":
+                if self._timer_at == t:
+                    self._timer_at = None
+                self._apply(TimerFired(), t)
         return self._report(horizon)
 
     def _agent(self, group: AgentGroupSpec, i: int) -> AgentLoggedIn:
@@ -194,20 +211,46 @@ class OfflineSimulator:
                 self._assigned(d, t)
             elif isinstance(d, ContactClosed):
                 self._closed(d, t)
+            elif isinstance(d, OfferTimedOut):
+                self._release(d.agent_id, t)
+        # Deadlines (offer timeouts, wrap-up, relaxation, the sweeper) fire as timer.fired, as in a worker.
+        deadline = self.router.next_deadline(self.state)
+        if deadline is not None and (self._timer_at is None or deadline - EPOCH < self._timer_at):
+            self._timer_at = deadline - EPOCH
+            self._at(self._timer_at, "timer", None)
 
     def _assigned(self, d: ContactAssigned, t: float) -> None:
-        queue = self._queue_of[d.contact_id]
-        stats = self._queues[queue.name]
-        stats.answered += 1
-        stats.waits.append(d.waited_seconds)
-        stats.proficiencies.append(d.score_components["proficiency"])
-        if d.waited_seconds <= self.scenario.service_level_seconds:
-            stats.answered_in_time += 1
+        """An offer (answered after a ring, or ringing out) or, without offers, the answer itself."""
+        self._proficiency[d.contact_id] = d.score_components["proficiency"]
         agent = self._agents[d.agent_id]
         if agent.holding == 0:
             agent.busy_since = t
         agent.holding += 1
-        self._at(t + self._handle_time(queue), "end", d.contact_id)
+        if not self.state.contacts[d.contact_id].offer_pending():
+            self._answered(d.contact_id, d.waited_seconds, t)
+        elif self.rng.random() < self.scenario.answer_share:
+            ring = self.rng.expovariate(1.0 / self.scenario.ring_seconds) if self.scenario.ring_seconds else 0.0
+            self._at(t + ring, "answer", (d.contact_id, d.agent_id))
+
+    def _answered(self, contact_id: str, waited: float, t: float) -> None:
+        queue = self._queue_of[contact_id]
+        stats = self._queues[queue.name]
+        stats.answered += 1
+        stats.waits.append(waited)
+        stats.proficiencies.append(self._proficiency[contact_id])
+        if waited <= self.scenario.service_level_seconds:
+            stats.answered_in_time += 1
+        self._at(t + self._handle_time(queue), "end", contact_id)
+
+    def _release(self, agent_id: str, t: float) -> None:
+        agent = self._agents[agent_id]
+        agent.holding -= 1
+        if agent.holding == 0 and agent.busy_since is not None:
+            agent.busy_seconds += t - agent.busy_since
+            agent.busy_since = None
+        if agent.holding == 0 and agent.overtime_from is not None:
+            agent.staffed_seconds += t - agent.overtime_from
+            agent.overtime_from = None
 
     def _handle_time(self, queue: QueueSpec) -> float:
         if queue.handle_distribution == "exponential":
@@ -216,18 +259,13 @@ class OfflineSimulator:
         return self.rng.lognormvariate(mu, queue.handle_sigma)
 
     def _closed(self, d: ContactClosed, t: float) -> None:
-        if d.outcome == "abandoned" and d.agent_id is None:
+        if d.outcome == "expired":
+            self._queues[d.queue].expired += 1
+        elif d.outcome == "abandoned" and d.agent_id is None:
             self._queues[d.queue].abandoned += 1
         if d.agent_id is not None:
-            agent = self._agents[d.agent_id]
-            agent.holding -= 1
-            agent.handled += 1
-            if agent.holding == 0 and agent.busy_since is not None:
-                agent.busy_seconds += t - agent.busy_since
-                agent.busy_since = None
-            if agent.holding == 0 and agent.overtime_from is not None:
-                agent.staffed_seconds += t - agent.overtime_from
-                agent.overtime_from = None
+            self._agents[d.agent_id].handled += 1
+            self._release(d.agent_id, t)
 
     def _report(self, horizon: float) -> OfflineReport:
         target = self.scenario.service_level_seconds
@@ -237,6 +275,7 @@ class OfflineSimulator:
             total.answered += q.answered
             total.answered_in_time += q.answered_in_time
             total.abandoned += q.abandoned
+            total.expired += q.expired
             total.waits += q.waits
             total.proficiencies += q.proficiencies
         staffed = [a for a in self._agents.values() if a.staffed_seconds > 0]

@@ -68,6 +68,8 @@ class Scenario(BaseModel):
     routing: RoutingConfig = Field(
         default_factory=RoutingConfig, description="Offline simulator: the routing policy per queue."
     )
+    ring_seconds: float = Field(3.0, ge=0, description="Offline: mean time an agent takes to answer an offer.")
+    answer_share: float = Field(1.0, ge=0, le=1, description="Offline: share of offers answered (the rest ring out).")
     service_level_seconds: float = Field(20.0, gt=0, description="Answered within this many seconds counts.")
     service_level_target: float = Field(0.8, gt=0, le=1)
 
