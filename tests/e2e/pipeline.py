@@ -94,7 +94,10 @@ class Pipeline:
                     raise AssertionError(f"timed out with {len(self.outputs)} outputs")
                 batch = await consumer.getmany(timeout_ms=500)
                 for messages in batch.values():
-                    self.outputs += [orjson.loads(m.value) | {"_partition": m.partition} for m in messages]
+                    self.outputs += [
+                        orjson.loads(m.value) | {"_partition": m.partition, "_key": (m.key or b"").decode()}
+                        for m in messages
+                    ]
         finally:
             await consumer.stop()
         return self.outputs

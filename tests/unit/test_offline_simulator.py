@@ -75,14 +75,14 @@ def test_a_replayed_day_offers_exactly_that_days_calls() -> None:
 
 
 def test_offers_that_ring_out_are_re_offered_and_every_contact_still_accounted_for() -> None:
-    scenario = one_queue(14, hours=10, patience=300).model_copy(
-        update={
+    scenario = Scenario.model_validate(
+        one_queue(14, hours=10, patience=300).model_dump()
+        | {
             "answer_share": 0.8,
             "ring_seconds": 4.0,
             "routing": {"default": {"offer_timeout_seconds": 10, "max_missed_offers": 100}},
         }
     )
-    scenario = Scenario.model_validate(scenario.model_dump())
     offers = OfflineSimulator(scenario, seed=2).run()
     auto = OfflineSimulator(one_queue(14, hours=10, patience=300), seed=2).run()
     total = offers.total
@@ -108,10 +108,9 @@ def test_relaxation_runs_on_the_simulators_timers_and_shortens_waits() -> None:
             ],
         }
     )
-    relaxed = strict.model_copy(
-        update={"routing": {"default": {"relaxation": [{"after_seconds": 10, "lower_levels_by": 2}]}}}
+    relaxed = Scenario.model_validate(
+        strict.model_dump() | {"routing": {"default": {"relaxation": [{"after_seconds": 10, "lower_levels_by": 2}]}}}
     )
-    relaxed = Scenario.model_validate(relaxed.model_dump())
     before = OfflineSimulator(strict, seed=4).run().total
     after = OfflineSimulator(relaxed, seed=4).run().total
     assert after["asa_seconds"] < before["asa_seconds"] / 2
