@@ -175,7 +175,7 @@ def test_acceptance_must_match_the_assignment() -> None:
     [
         ("contact.transferred", {"contact_id": "c1", "to_queue": "q2"}),
         ("contact.sentiment", {"contact_id": "c1", "score": -0.5}),
-        ("contact.callback_requested", {"contact_id": "c1"}),
+        ("contact.held", {"contact_id": "c1"}),
     ],
 )
 def test_contract_events_this_version_does_not_act_on_are_rejected_not_dropped(type_: str, data: dict) -> None:
@@ -183,3 +183,28 @@ def test_contract_events_this_version_does_not_act_on_are_rejected_not_dropped(t
     d.send("contact.arrived", contact("c1", {}))
     with pytest.raises(Rejection, match="not handled by this version"):
         d.send(type_, data)
+
+
+def test_a_callback_keeps_its_place_and_the_assignment_says_call_back() -> None:
+    d = Domain()
+    d.send("agent.logged_in", agent_in("a1", {}, state="away"))
+    d.send("contact.arrived", contact("c1", {}), at=0)
+    d.send("contact.arrived", contact("c2", {}), at=5)
+    assert d.send("contact.callback_requested", {"contact_id": "c1"}, at=10) == []
+    (decision,) = d.send("agent.state_changed", {"agent_id": "a1", "state": "available"}, at=60)
+    assert decision.contact_id == "c1" and decision.callback is True and decision.waited_seconds == 60
+    with pytest.raises(Rejection, match="waiting contact"):
+        d.send("contact.callback_requested", {"contact_id": "c1"}, at=61)
+
+
+def test_priority_aging_lets_a_long_wait_overtake_a_higher_priority() -> None:
+    from contact_router.routing.config import QueuePolicy, RoutingConfig
+
+    d = Domain()
+    d.router = Router(RoutingConfig(queues={"slow": QueuePolicy(priority_aging_per_minute=1.0)}))
+    d.send("agent.logged_in", agent_in("a1", {}, state="away"))
+    d.send("contact.arrived", contact("old", {}, queue="slow", priority=0), at=0)
+    d.send("contact.arrived", contact("vip", {}, queue="general", priority=2), at=170)
+    # At 180 s, "old" has aged to 0 + 3 > 2: it goes first; without aging "vip" would.
+    (decision,) = d.send("agent.state_changed", {"agent_id": "a1", "state": "available"}, at=180)
+    assert decision.contact_id == "old"

@@ -183,6 +183,7 @@ class ContactAssigned(_Payload):
     relaxation_step: int = 0
     matched_skills: dict[str, int] = Field(default_factory=dict, description="Required skill -> agent's level.")
     policy: str = Field("blend", description="The queue's scoring policy that chose the agent.")
+    callback: bool = Field(False, description="The customer asked for a callback: the agent calls them back.")
     score_components: dict[str, float] = Field(
         default_factory=dict,
         description="What the score was made of: proficiency, idle_seconds, occupancy, since_last_assignment_seconds.",

@@ -66,6 +66,9 @@ class QueuePolicy(BaseModel):
     max_wait_seconds: float | None = Field(
         None, gt=0, description="A contact waiting this long is closed as expired. None: it waits until served."
     )
+    priority_aging_per_minute: float = Field(
+        0.0, ge=0, description="Effective priority = priority + this x minutes waited (orders contacts across queues)."
+    )
     relaxation: list[RelaxationStep] = Field(
         default_factory=list, description="Bullseye steps, in increasing after_seconds."
     )

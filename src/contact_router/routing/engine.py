@@ -11,6 +11,7 @@ from contact_router.contract import (
     AgentPaused,
     AgentSkillsChanged,
     ContactAccepted,
+    ContactCallbackRequested,
     ContactNotAnswered,
     ContactRejected,
     OfferTimedOut,
@@ -74,6 +75,8 @@ class Router:
                 run.offer_declined(event.contact_id, event.agent_id, missed=True, timed_out=False)
             case TimerFired():
                 run.deadlines_reached()
+            case ContactCallbackRequested():
+                run.callback_requested(event.contact_id)
             case _:
                 # Offers, transfers, holds, callbacks and sentiment are in the contract (platforms can
                 # publish them) but this version does not act on them yet: dead-lettered, not dropped.
@@ -285,6 +288,15 @@ class _Run:
         self._route(contact)
         self._serve_waiting(agent)
 
+    def callback_requested(self, contact_id: str) -> None:
+        """The customer hangs up but keeps their place: the contact waits as a callback (taking no
+        capacity) and its assignment tells the platform to call back."""
+        contact = self.state.contacts.get(contact_id)
+        if contact is None or contact.status is not ContactStatus.WAITING:
+            raise Rejection("a callback needs a waiting contact")
+        contact.callback = True
+        self.state.touch_contact(contact)
+
     def deadlines_reached(self) -> None:
         """Everything due by now, in a fixed order: expired offers, contacts past their queue's
         maximum handle or wait time (the sweeper), relaxation steps reached (in queue order), then
@@ -306,7 +318,7 @@ class _Run:
                 limit = policy.max_wait_seconds
                 if limit and contact.arrived_at + limit <= self.now:
                     self.contact_finished(contact.contact_id, "expired")
-        for contact in sorted(self.state.waiting(), key=Contact.queue_order):
+        for contact in sorted(self.state.waiting(), key=self._order):
             policy = self.config.policy(contact.queue)
             step = step_reached(policy, self.now - contact.arrived_at)
             if step > contact.relaxation_step:
@@ -334,7 +346,7 @@ class _Run:
 
     def _serve_waiting(self, agent: Agent) -> None:
         """Give the agent the best waiting contacts it can take, until it is full or none fits."""
-        while (contact := best_contact(self.state.waiting(), agent)) is not None:
+        while (contact := best_contact(self.state.waiting(), agent, self._order)) is not None:
             parts = components(agent, contact, self.now, self._window)
             self._assign(contact, Match(agent, score(self.config.policy(contact.queue), agent, contact, parts), parts))
 
@@ -365,10 +377,14 @@ class _Run:
                 matched_skills={skill: agent.skills.get(skill, 0) for skill in contact.skills},
                 policy=policy.scoring,
                 score_components=match.components,
+                callback=contact.callback,
                 trigger_event_id=self.event_id,
             )
         )
 
+    def _order(self, contact: Contact) -> tuple[float, float, str]:
+        return contact.queue_order(self.now, self.config.policy(contact.queue).priority_aging_per_minute)
+
     def _queue_position(self, contact: Contact) -> int:
-        order = contact.queue_order()
-        return 1 + sum(1 for c in self.state.waiting() if c.queue == contact.queue and c.queue_order() < order)
+        order = self._order(contact)
+        return 1 + sum(1 for c in self.state.waiting() if c.queue == contact.queue and self._order(c) < order)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from contact_router.routing.model import Agent, Contact
 
@@ -28,7 +28,9 @@ def proficiency(agent: Agent, contact: Contact) -> float:
     return sum(agent.skills.get(skill, 0) for skill in contact.skills) / len(contact.skills)
 
 
-def best_contact(waiting: Iterable[Contact], agent: Agent) -> Contact | None:
+def best_contact(
+    waiting: Iterable[Contact], agent: Agent, order: Callable[[Contact], tuple[float, float, str]]
+) -> Contact | None:
     """The highest-priority, longest-waiting contact this agent can take now."""
     candidates = (c for c in waiting if agent.can_take(c.channel) and can_serve(agent, c))
-    return min(candidates, key=Contact.queue_order, default=None)
+    return min(candidates, key=order, default=None)

@@ -78,13 +78,16 @@ class Contact:
     relaxation_step: int = 0
     base_skills: dict[str, int] | None = None
     base_language: str | None = None
+    callback: bool = False  # the customer asked to be called back instead of waiting on the line
 
     def offer_pending(self) -> bool:
         return self.status is ContactStatus.ASSIGNED and not self.accepted
 
-    def queue_order(self) -> tuple[int, float, str]:
-        """Highest priority first, then longest waiting; the id keeps the order total."""
-        return (-self.priority, self.arrived_at, self.contact_id)
+    def queue_order(self, now: float = 0.0, aging_per_minute: float = 0.0) -> tuple[float, float, str]:
+        """Highest effective priority first (priority, plus aging while waiting), then longest
+        waiting; the id keeps the order total."""
+        aged = aging_per_minute * max(now - self.arrived_at, 0.0) / 60.0 if aging_per_minute else 0.0
+        return (-(self.priority + aged), self.arrived_at, self.contact_id)
 
 
 @dataclass

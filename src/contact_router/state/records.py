@@ -71,6 +71,7 @@ def contact_to_record(contact: Contact) -> bytes:
             "relaxation_step": contact.relaxation_step,
             "base_skills": contact.base_skills,
             "base_language": contact.base_language,
+            "callback": contact.callback,
         }
     )
 
@@ -96,4 +97,5 @@ def contact_from_record(raw: bytes | str) -> Contact:
         relaxation_step=doc.get("relaxation_step", 0),
         base_skills=doc.get("base_skills"),
         base_language=doc.get("base_language"),
+        callback=doc.get("callback", False),
     )
