@@ -54,11 +54,17 @@ skills_change = st.builds(
     st.sampled_from(AGENTS), skills_st,
 )
 arrive = st.builds(
-    lambda c, ch, sk, lang, prio: ("contact-events", "contact.arrived",
-                                   {"contact_id": c, "channel": ch, "queue": f"q-{ch}", "skills": sk,
-                                    "language": lang, "priority": prio}),
+    lambda c, ch, sk, lang, prio, pref: ("contact-events", "contact.arrived",
+                                         {"contact_id": c, "channel": ch, "queue": f"q-{ch}", "skills": sk,
+                                          "language": lang, "priority": prio, "preferred_agent_id": pref}),
     st.sampled_from(CONTACTS), st.sampled_from(CHANNELS), skills_st,
-    st.sampled_from([None, None, "en", "he"]), st.integers(0, 2),
+    st.sampled_from([None, None, "en", "he"]), st.integers(0, 2), st.sampled_from([None, None, *AGENTS]),
+)
+transfer = st.builds(
+    lambda c, q, sk, to: ("contact-events", "contact.transferred",
+                          {"contact_id": c, "to_queue": q, "skills": sk, "to_agent_id": to}),
+    st.sampled_from(CONTACTS), st.sampled_from(["q-voice", "q-chat"]), st.one_of(st.none(), skills_st),
+    st.sampled_from([None, None, *AGENTS]),
 )
 answer = st.builds(
     lambda kind, c, a: ("contact-events", kind, {"contact_id": c, "agent_id": a}),
@@ -71,18 +77,19 @@ finish = st.builds(
     st.sampled_from(["contact.ended", "contact.abandoned"]), st.sampled_from(CONTACTS),
 )
 step = st.one_of(
-    login, state_change, skills_change, arrive, arrive, finish, answer, answer, tick,
+    login, state_change, skills_change, arrive, arrive, finish, answer, answer, tick, transfer,
     st.just(("redeliver", None, None)), st.just(("restart", None, None)),
 )
 
 
 # Chat offers ring for 3 s of event time and voice contacts are final at once; wrap-up lasts 2 s;
-# voice contacts relax after 3 s and 6 s of waiting.
+# voice contacts relax after 3 s and 6 s of waiting; a preferred agent is waited for 2 s.
 # Steps are 1 s apart, so offers expire and wrap-ups end in the middle of generated sequences.
 CONFIG = RoutingConfig(
     default=QueuePolicy(
         wrap_up_seconds=2,
         max_missed_offers=2,
+        preferred_agent_seconds=2,
         relaxation=[
             RelaxationStep(after_seconds=3, lower_levels_by=2),
             RelaxationStep(after_seconds=6, drop_skills=["tech"], drop_language=True),
@@ -95,6 +102,8 @@ CONFIG = RoutingConfig(
 def eligible(agent: Agent, contact: Contact) -> bool:
     """The routing rules, restated independently of the router's code."""
     if agent.agent_id in contact.skipped_agents:
+        return False
+    if contact.preferred_until is not None and agent.agent_id != contact.preferred_agent_id:
         return False
     if contact.language and contact.language not in agent.languages:
         return False

@@ -173,7 +173,6 @@ def test_acceptance_must_match_the_assignment() -> None:
 @pytest.mark.parametrize(
     ("type_", "data"),
     [
-        ("contact.transferred", {"contact_id": "c1", "to_queue": "q2"}),
         ("contact.sentiment", {"contact_id": "c1", "score": -0.5}),
         ("contact.held", {"contact_id": "c1"}),
     ],

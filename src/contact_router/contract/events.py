@@ -52,6 +52,9 @@ class ContactArrived(_Payload):
     customer_ref: str | None = Field(
         default=None, max_length=200, description="Opaque or hashed customer reference; never logged."
     )
+    preferred_agent_id: Identifier | None = Field(
+        default=None, description="A named agent, or the customer's last agent: offered first, for a bounded time."
+    )
 
 
 class ContactEnded(_Payload):
@@ -184,6 +187,8 @@ class ContactAssigned(_Payload):
     matched_skills: dict[str, int] = Field(default_factory=dict, description="Required skill -> agent's level.")
     policy: str = Field("blend", description="The queue's scoring policy that chose the agent.")
     callback: bool = Field(False, description="The customer asked for a callback: the agent calls them back.")
+    transfers: int = Field(0, description="Times this contact was transferred before.")
+    previous_agents: list[str] = Field(default_factory=list, description="Agents who handled it before, in order.")
     score_components: dict[str, float] = Field(
         default_factory=dict,
         description="What the score was made of: proficiency, idle_seconds, occupancy, since_last_assignment_seconds.",

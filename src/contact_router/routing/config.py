@@ -66,6 +66,9 @@ class QueuePolicy(BaseModel):
     max_wait_seconds: float | None = Field(
         None, gt=0, description="A contact waiting this long is closed as expired. None: it waits until served."
     )
+    preferred_agent_seconds: float = Field(
+        30.0, ge=0, description="How long a contact waits for its preferred agent before anyone may take it."
+    )
     priority_aging_per_minute: float = Field(
         0.0, ge=0, description="Effective priority = priority + this x minutes waited (orders contacts across queues)."
     )

@@ -14,6 +14,7 @@ from contact_router.contract import (
     ContactCallbackRequested,
     ContactNotAnswered,
     ContactRejected,
+    ContactTransferred,
     OfferTimedOut,
     TimerFired,
     AgentLoggedOut,
@@ -77,6 +78,8 @@ class Router:
                 run.deadlines_reached()
             case ContactCallbackRequested():
                 run.callback_requested(event.contact_id)
+            case ContactTransferred():
+                run.contact_transferred(event)
             case _:
                 # Offers, transfers, holds, callbacks and sentiment are in the contract (platforms can
                 # publish them) but this version does not act on them yet: dead-lettered, not dropped.
@@ -103,6 +106,8 @@ def _deadlines(state: DomainState, config: RoutingConfig) -> list[float]:
             step_at = next_step_at(c, policy)
             if step_at is not None:
                 found.append(step_at)
+            if c.preferred_until is not None:
+                found.append(c.preferred_until)
     return found
 
 
@@ -133,8 +138,18 @@ class _Run:
             priority=event.priority,
             customer_ref=event.customer_ref,
         )
+        self._prefer(contact, event.preferred_agent_id)
         self.state.touch_contact(contact)
         self._route(contact)
+
+    def _prefer(self, contact: Contact, agent_id: str | None) -> None:
+        """Wait a bounded time for a preferred agent, if that agent is logged in at all."""
+        preferred = self.state.agents.get(agent_id) if agent_id else None
+        window = self.config.policy(contact.queue).preferred_agent_seconds
+        contact.preferred_agent_id = agent_id
+        contact.preferred_until = (
+            self.now + window if preferred is not None and preferred.state is not AgentState.OFFLINE and window else None
+        )
 
     def _route(self, contact: Contact, *, announce_wait: bool = True) -> None:
         """Offer a waiting contact to the best agent free now, or say it waits and why."""
@@ -183,16 +198,20 @@ class _Run:
             )
         )
         if agent is not None:
-            agent.settle_occupancy(self.now, self._window)
-            agent.active.pop(contact_id, None)
-            if not agent.active:
-                agent.idle_since = self.now
-            wrap_up = self.config.policy(contact.queue).wrap_up_seconds
-            if outcome == "completed" and wrap_up > 0 and agent.state is AgentState.AVAILABLE:
-                agent.state = AgentState.WRAP_UP
-                agent.wrap_up_until = self.now + wrap_up
-            self.state.touch_agent(agent)
+            self._release(agent, contact, completed=outcome == "completed")
             self._serve_waiting(agent)
+
+    def _release(self, agent: Agent, contact: Contact, *, completed: bool) -> None:
+        """The agent stops holding the contact; completed work starts the queue's wrap-up."""
+        agent.settle_occupancy(self.now, self._window)
+        agent.active.pop(contact.contact_id, None)
+        if not agent.active:
+            agent.idle_since = self.now
+        wrap_up = self.config.policy(contact.queue).wrap_up_seconds
+        if completed and wrap_up > 0 and agent.state is AgentState.AVAILABLE:
+            agent.state = AgentState.WRAP_UP
+            agent.wrap_up_until = self.now + wrap_up
+        self.state.touch_agent(agent)
 
     def agent_logged_in(self, event: AgentLoggedIn) -> None:
         known = self.state.agents.get(event.agent_id)
@@ -297,6 +316,31 @@ class _Run:
         contact.callback = True
         self.state.touch_contact(contact)
 
+    def contact_transferred(self, event: ContactTransferred) -> None:
+        """The agent hands the contact on: to another queue (new requirements), a named agent, or a
+        supervisor (an agent with a supervisor skill). The agent is released, with wrap-up as for a
+        completed contact; the contact waits anew, its history travelling with it."""
+        contact = self.state.contacts.get(event.contact_id)
+        if contact is None or contact.status is not ContactStatus.ASSIGNED or not contact.accepted:
+            raise Rejection("only a contact in progress can be transferred")
+        agent = self.state.agents[contact.agent_id or ""]
+        self._release(agent, contact, completed=True)
+        contact.previous_agents.append(agent.agent_id)
+        contact.transfers += 1
+        contact.first_arrived_at = contact.first_arrived_at or contact.arrived_at
+        contact.queue = event.to_queue or contact.queue
+        contact.skills = dict(event.skills) if event.skills is not None else dict(contact.base_skills or contact.skills)
+        contact.language = contact.base_language if contact.base_skills is not None else contact.language
+        contact.base_skills, contact.base_language, contact.relaxation_step = None, None, 0
+        contact.arrived_at = self.now
+        contact.status, contact.agent_id, contact.assigned_at = ContactStatus.WAITING, None, None
+        contact.accepted, contact.offer_expires_at = False, None
+        contact.skipped_agents = [agent.agent_id]  # not straight back to the agent who transferred it
+        self._prefer(contact, event.to_agent_id)
+        self.state.touch_contact(contact)
+        self._route(contact)
+        self._serve_waiting(agent)
+
     def deadlines_reached(self) -> None:
         """Everything due by now, in a fixed order: expired offers, contacts past their queue's
         maximum handle or wait time (the sweeper), relaxation steps reached (in queue order), then
@@ -318,6 +362,11 @@ class _Run:
                 limit = policy.max_wait_seconds
                 if limit and contact.arrived_at + limit <= self.now:
                     self.contact_finished(contact.contact_id, "expired")
+        for contact in sorted(self.state.waiting(), key=self._order):
+            if contact.preferred_until is not None and contact.preferred_until <= self.now:
+                contact.preferred_until = None  # waited long enough for the preferred agent
+                self.state.touch_contact(contact)
+                self._route(contact, announce_wait=False)
         for contact in sorted(self.state.waiting(), key=self._order):
             policy = self.config.policy(contact.queue)
             step = step_reached(policy, self.now - contact.arrived_at)
@@ -378,6 +427,8 @@ class _Run:
                 policy=policy.scoring,
                 score_components=match.components,
                 callback=contact.callback,
+                transfers=contact.transfers,
+                previous_agents=list(contact.previous_agents),
                 trigger_event_id=self.event_id,
             )
         )

@@ -17,7 +17,10 @@ def meets_requirements(agent: Agent, contact: Contact) -> bool:
 
 
 def can_serve(agent: Agent, contact: Contact) -> bool:
-    """Meets the requirements and has not declined or missed this contact before."""
+    """Meets the requirements, has not declined or missed this contact before, and is the preferred
+    agent while the contact still waits for them."""
+    if contact.preferred_until is not None and agent.agent_id != contact.preferred_agent_id:
+        return False
     return agent.agent_id not in contact.skipped_agents and meets_requirements(agent, contact)
 
 

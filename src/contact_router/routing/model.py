@@ -79,6 +79,11 @@ class Contact:
     base_skills: dict[str, int] | None = None
     base_language: str | None = None
     callback: bool = False  # the customer asked to be called back instead of waiting on the line
+    preferred_agent_id: str | None = None
+    preferred_until: float | None = None  # while set, only the preferred agent may take the contact
+    transfers: int = 0
+    previous_agents: list[str] = field(default_factory=list)
+    first_arrived_at: float | None = None  # before transfers restarted the wait in another queue
 
     def offer_pending(self) -> bool:
         return self.status is ContactStatus.ASSIGNED and not self.accepted

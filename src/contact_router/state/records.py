@@ -72,6 +72,11 @@ def contact_to_record(contact: Contact) -> bytes:
             "base_skills": contact.base_skills,
             "base_language": contact.base_language,
             "callback": contact.callback,
+            "preferred_agent_id": contact.preferred_agent_id,
+            "preferred_until": contact.preferred_until,
+            "transfers": contact.transfers,
+            "previous_agents": contact.previous_agents,
+            "first_arrived_at": contact.first_arrived_at,
         }
     )
 
@@ -98,4 +103,9 @@ def contact_from_record(raw: bytes | str) -> Contact:
         base_skills=doc.get("base_skills"),
         base_language=doc.get("base_language"),
         callback=doc.get("callback", False),
+        preferred_agent_id=doc.get("preferred_agent_id"),
+        preferred_until=doc.get("preferred_until"),
+        transfers=doc.get("transfers", 0),
+        previous_agents=doc.get("previous_agents", []),
+        first_arrived_at=doc.get("first_arrived_at"),
     )
