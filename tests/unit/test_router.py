@@ -207,3 +207,25 @@ def test_priority_aging_lets_a_long_wait_overtake_a_higher_priority() -> None:
     # At 180 s, "old" has aged to 0 + 3 > 2: it goes first; without aging "vip" would.
     (decision,) = d.send("agent.state_changed", {"agent_id": "a1", "state": "available"}, at=180)
     assert decision.contact_id == "old"
+
+
+def test_a_call_blocks_new_chats_and_a_chat_blocks_calls() -> None:
+    d = Domain()
+    d.send("agent.logged_in", agent_in("a1", {}, capacity={"voice": 1, "chat": 3}))
+    d.send("contact.arrived", contact("call", {}, channel="voice"), at=0)
+    assert assigned(d.send("contact.arrived", contact("chat1", {}, channel="chat"), at=1)) == []
+    out = d.send("contact.ended", {"contact_id": "call"}, at=60)
+    assert assigned(out) == [("chat1", "a1")]
+    # Chatting now: a new call waits, a second chat does not.
+    assert assigned(d.send("contact.arrived", contact("call2", {}, channel="voice"), at=61)) == []
+    assert assigned(d.send("contact.arrived", contact("chat2", {}, channel="chat"), at=62)) == [("chat2", "a1")]
+
+
+def test_channel_blocks_are_configurable() -> None:
+    from contact_router.routing.config import RoutingConfig
+
+    d = Domain()
+    d.router = Router(RoutingConfig(channel_blocks={}))  # a blended agent: calls and chats together
+    d.send("agent.logged_in", agent_in("a1", {}, capacity={"voice": 1, "chat": 3}))
+    d.send("contact.arrived", contact("call", {}, channel="voice"), at=0)
+    assert assigned(d.send("contact.arrived", contact("chat1", {}, channel="chat"), at=1)) == [("chat1", "a1")]

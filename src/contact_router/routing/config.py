@@ -87,6 +87,10 @@ class QueuePolicy(BaseModel):
 class RoutingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    channel_blocks: dict[str, list[str]] = Field(
+        default_factory=lambda: {"voice": ["chat", "email", "social"], "chat": ["voice"], "social": ["voice"]},
+        description="Held channel -> channels it blocks: while on a call, no new chats; while chatting, no calls.",
+    )
     occupancy_window_seconds: float = Field(
         1800.0, gt=0, description="Time constant of the agents' occupancy average (least_occupied, blend)."
     )

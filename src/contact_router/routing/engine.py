@@ -154,7 +154,12 @@ class _Run:
     def _route(self, contact: Contact, *, announce_wait: bool = True) -> None:
         """Offer a waiting contact to the best agent free now, or say it waits and why."""
         match = best_agent(
-            self.state.agents.values(), contact, self.config.policy(contact.queue), self.now, self._window
+            self.state.agents.values(),
+            contact,
+            self.config.policy(contact.queue),
+            self.now,
+            self._window,
+            self.config.channel_blocks,
         )
         if match is not None:
             self._assign(contact, match)
@@ -395,7 +400,7 @@ class _Run:
 
     def _serve_waiting(self, agent: Agent) -> None:
         """Give the agent the best waiting contacts it can take, until it is full or none fits."""
-        while (contact := best_contact(self.state.waiting(), agent, self._order)) is not None:
+        while (contact := best_contact(self.state.waiting(), agent, self._order, self.config.channel_blocks)) is not None:
             parts = components(agent, contact, self.now, self._window)
             self._assign(contact, Match(agent, score(self.config.policy(contact.queue), agent, contact, parts), parts))
 

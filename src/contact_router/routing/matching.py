@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from contact_router.routing.model import Agent, Contact
 
@@ -32,8 +32,11 @@ def proficiency(agent: Agent, contact: Contact) -> float:
 
 
 def best_contact(
-    waiting: Iterable[Contact], agent: Agent, order: Callable[[Contact], tuple[float, float, str]]
+    waiting: Iterable[Contact],
+    agent: Agent,
+    order: Callable[[Contact], tuple[float, float, str]],
+    blocks: Mapping[str, list[str]],
 ) -> Contact | None:
     """The highest-priority, longest-waiting contact this agent can take now."""
-    candidates = (c for c in waiting if agent.can_take(c.channel) and can_serve(agent, c))
+    candidates = (c for c in waiting if agent.can_take(c.channel, blocks) and can_serve(agent, c))
     return min(candidates, key=order, default=None)

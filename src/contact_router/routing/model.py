@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -53,9 +54,11 @@ class Agent:
         self.occupancy = self.occupancy_now(now, window)
         self.occupancy_at = now
 
-    def can_take(self, channel: Channel) -> bool:
-        """Routable now: available and with room on the channel."""
-        return self.state is AgentState.AVAILABLE and self.free_capacity(channel) > 0
+    def can_take(self, channel: Channel, blocks: Mapping[str, list[str]]) -> bool:
+        """Routable now: available, with room on the channel, and nothing held that blocks it."""
+        if self.state is not AgentState.AVAILABLE or self.free_capacity(channel) <= 0:
+            return False
+        return not any(channel in blocks.get(held, ()) for held in set(self.active.values()))
 
 
 @dataclass

@@ -4,7 +4,7 @@ its components, so a supervisor can see why this agent got this contact."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from contact_router.routing.config import QueuePolicy
@@ -56,11 +56,18 @@ def score(policy: QueuePolicy, agent: Agent, contact: Contact, parts: dict[str, 
             )
 
 
-def best_agent(agents: Iterable[Agent], contact: Contact, policy: QueuePolicy, now: float, window: float) -> Match | None:
+def best_agent(
+    agents: Iterable[Agent],
+    contact: Contact,
+    policy: QueuePolicy,
+    now: float,
+    window: float,
+    blocks: Mapping[str, list[str]],
+) -> Match | None:
     """The routable agent with the highest score; ties go to the longest idle, then the lowest id."""
     best: tuple[tuple[float, float, str], Match] | None = None
     for agent in agents:
-        if not (agent.can_take(contact.channel) and can_serve(agent, contact)):
+        if not (agent.can_take(contact.channel, blocks) and can_serve(agent, contact)):
             continue
         parts = components(agent, contact, now, window)
         value = score(policy, agent, contact, parts)
