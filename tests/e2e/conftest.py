@@ -16,9 +16,14 @@ WORKERS = 2
 BASE_PORT = 19400
 # Queues with offers and wrap-up for the timer tests; every other queue keeps final assignments.
 ROUTING_CONFIG = """
+default: {preferred_agent_seconds: 2}
 queues:
   ring: {offer_timeout_seconds: 2, max_missed_offers: 3}
   wrap: {wrap_up_seconds: 2}
+  bullseye:
+    relaxation:
+      - {after_seconds: 1.5, lower_levels_by: 2}
+  longest: {scoring: longest_idle}
 """
 
 
