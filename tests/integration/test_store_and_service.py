@@ -142,8 +142,9 @@ async def test_wrong_key_is_dead_lettered(store) -> None:  # noqa: ANN001
 
 
 async def test_two_services_racing_on_one_domain_never_double_book(store) -> None:  # noqa: ANN001
-    """Two workers (as during a rebalance) apply events of one domain concurrently: conflicts are
-    retried on fresh state, so one agent with capacity 1 never holds two contacts."""
+    """FreeSWITCH #2901 (one contact offered twice). Two workers (as during a rebalance) apply events
+    of one domain concurrently: conflicts are retried on fresh state, so one agent with capacity 1
+    never holds two contacts."""
     one, two = RoutingService(store), RoutingService(store)
     await one.process(record(envelope("agent.logged_in", agent_in("a1", {})), offset=0))
     arrivals = [envelope("contact.arrived", contact(f"c{i}", {})) for i in range(20)]

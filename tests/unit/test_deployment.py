@@ -61,3 +61,11 @@ def test_the_readme_routing_configuration_example_is_valid() -> None:
     callbacks = config.policy("callbacks")
     assert callbacks.offer_timeout_seconds is None and callbacks.scoring == "longest_idle"
     assert callbacks.max_handle_seconds == 14400 and config.policy("billing").scoring == "best_skilled"
+
+
+def test_every_failure_seen_in_other_routers_has_a_test() -> None:
+    """The routing issue lists bugs users hit elsewhere; each must be cited by a test that covers it."""
+    known = ["FreeSWITCH #2540", "FreeSWITCH #2901", "FreeSWITCH #2511", "Asterisk #607", "FreePBX #40",
+             "OpenSIPS #2974", "OpenSIPS #3123", "Chatwoot #5672", "Chatwoot #10376"]
+    tests = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.name != "test_deployment.py")
+    assert [ref for ref in known if ref not in tests] == []

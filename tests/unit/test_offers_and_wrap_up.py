@@ -74,6 +74,7 @@ def test_an_offer_holds_capacity_until_accepted_and_expires_at_its_deadline() ->
 
 
 def test_an_offer_nobody_answers_goes_to_the_next_agent_and_skips_the_first() -> None:
+    """FreeSWITCH #2540: agents stuck reserved after an unanswered (ring-all) offer."""
     d = two_agents()
     d.send("contact.arrived", contact("c1", {"s": 1}), at=10)
     out = d.tick(at=25)
@@ -168,6 +169,7 @@ SWEEP = RoutingConfig(default=QueuePolicy(max_handle_seconds=600, max_wait_secon
 
 
 def test_a_contact_whose_end_was_lost_is_expired_and_its_agent_freed() -> None:
+    """OpenSIPS #3123: agents stuck 'in call' after a lost end event."""
     d = Domain(SWEEP)
     d.send("agent.logged_in", agent_in("ann", {}))
     d.send("contact.arrived", contact("c1", {}), at=0)

@@ -71,6 +71,7 @@ def test_busy_agent_queues_the_contact_and_takes_it_when_free() -> None:
 
 
 def test_freed_agent_takes_highest_priority_then_longest_waiting() -> None:
+    """FreeSWITCH #2511 (queue order violated), Chatwoot #10376 (the oldest contact not served first)."""
     d = Domain()
     d.send("agent.logged_in", agent_in("a1", {}, state="away"))
     d.send("contact.arrived", contact("old-low", {}), at=1)
@@ -90,9 +91,12 @@ def test_chat_capacity_takes_several_and_never_more() -> None:
 
 
 def test_unavailable_agent_gets_nothing() -> None:
+    """Chatwoot #5672: contacts offered to offline agents."""
     d = Domain()
     d.send("agent.logged_in", agent_in("a1", {}))
+    d.send("agent.logged_in", agent_in("a2", {}))
     d.send("agent.state_changed", {"agent_id": "a1", "state": "wrap_up"})
+    d.send("agent.logged_out", {"agent_id": "a2"})
     out = d.send("contact.arrived", contact("c1", {}))
     assert assigned(out) == [] and out[0].reason == "no_free_agent"
 
