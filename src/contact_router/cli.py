@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -45,28 +46,40 @@ def _load(scenario: Path):  # noqa: ANN202 - keeps the import lazy
 
 @app.command()
 def simulate(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML.")] = DEFAULT_SCENARIO,
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario YAML (not with --replay).")] = None,
     offline: Annotated[
         bool, typer.Option(help="Discrete-event run on a virtual clock with the same routing core; no Kafka.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Offline: print the report as JSON.")] = False,
-    policy: Annotated[
-        str | None, typer.Option(help="Offline: score every queue with this policy (e.g. best_skilled), to compare.")
+    replay: Annotated[
+        Path | None,
+        typer.Option(help="What-if: re-run a recorded stream (JSONL envelopes: inputs and decisions) offline."),
     ] = None,
+    routing: Annotated[Path | None, typer.Option(help="Offline/replay: routing config YAML to run under.")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Offline/replay: score every queue with this policy (e.g. best_skilled).")
+    ] = None,
+    record: Annotated[Path | None, typer.Option(help="Offline: write every input and decision as JSONL.")] = None,
+    domain: Annotated[str | None, typer.Option(help="Replay: the domain to re-run, if the recording has several.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Offline/replay: print the report as JSON.")] = False,
     duration: Annotated[float | None, typer.Option(help="Online: seconds to run; default until Ctrl-C.")] = None,
     seed: int = 7,
     summary_every: float = 5.0,
 ) -> None:
-    """Play a simulated contact center: through Kafka against running workers, or --offline."""
-    loaded = _load(scenario)
+    """Play a simulated contact center: through Kafka against running workers, --offline, or --replay."""
+    if replay is not None:
+        _replay(replay, routing, policy, domain, seed, as_json)
+        return
+    loaded = _load(scenario or DEFAULT_SCENARIO)
     if offline:
-        import json
+        from contact_router.sim.offline import OfflineSimulator, with_scoring
 
-        from contact_router.sim.offline import OfflineSimulator, with_policy
-
+        config = _routing(routing) if routing is not None else loaded.routing
         if policy is not None:
-            loaded = with_policy(loaded, policy)
-        report = OfflineSimulator(loaded, seed=seed).run()
+            config = with_scoring(config, policy)
+        recorded: list[bytes] | None = [] if record is not None else None
+        report = OfflineSimulator.from_scenario(loaded.model_copy(update={"routing": config}), seed=seed, record=recorded).run()
+        if record is not None and recorded is not None:
+            record.write_bytes(b"".join(recorded))
         typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())
         return
 
@@ -76,6 +89,45 @@ def simulate(
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(sim.run())
     typer.echo("final: " + sim.summary_line(0).split("]", 1)[1])
+
+
+def _routing(path: Path):  # noqa: ANN202 - keeps the import lazy
+    from pydantic import ValidationError
+
+    from contact_router.routing.config import load_routing_config
+
+    try:
+        return load_routing_config(path)
+    except (OSError, ValidationError) as exc:
+        typer.echo(f"{path}: invalid routing config: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _replay(path: Path, routing: Path | None, policy: str | None, domain: str | None, seed: int, as_json: bool) -> None:
+    from contact_router.routing.config import RoutingConfig
+    from contact_router.sim.offline import OfflineSimulator, recorded_report, with_scoring
+    from contact_router.sim.workload import from_recording, read_recording
+
+    with path.open("rb") as handle:
+        envelopes = read_recording(handle)
+    try:
+        workload = from_recording(envelopes, name=path.name, domain=domain)
+    except ValueError as exc:
+        typer.echo(f"{path}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    config = _routing(routing) if routing is not None else RoutingConfig()
+    if policy is not None:
+        config = with_scoring(config, policy)
+    before = recorded_report(envelopes, workload)
+    after = OfflineSimulator(workload, config, seed=seed).run()
+    if as_json:
+        typer.echo(json.dumps({"as_recorded": before.as_dict(), "what_if": after.as_dict(), "notes": workload.notes}, indent=2))
+        return
+    typer.echo(before.render())
+    typer.echo("")
+    typer.echo(after.render().replace(f"scenario {workload.name}", f"scenario {workload.name}, what-if", 1))
+    for note in workload.notes:
+        typer.echo(f"note: {note}")
 
 
 @app.command()

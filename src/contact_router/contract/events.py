@@ -322,6 +322,7 @@ OUTPUT_TYPES: dict[str, type[_Payload]] = {
     "dead_letter": DeadLetter,
 }
 OUTPUT_TYPE_NAMES: dict[type[_Payload], str] = {model: name for name, model in OUTPUT_TYPES.items()}
+INPUT_TYPE_NAMES: dict[type[_Payload], str] = {model: name for name, model in INPUT_TYPES.items()}
 
 
 def parse_input(envelope: Envelope) -> InputEvent:

@@ -1,4 +1,4 @@
-"""The offline simulator: a discrete-event run of a scenario on a virtual clock, no Kafka, no Redis.
+"""The offline simulator: a discrete-event run of a workload on a virtual clock, no Kafka, no Redis.
 
 It drives the very same routing core as the workers (Router on a DomainState), so what it measures
 (service level, ASA, abandonment, skill match, occupancy) is what production routing would do with
@@ -13,6 +13,7 @@ import random
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from contact_router.contract import (
@@ -20,19 +21,20 @@ from contact_router.contract import (
     AgentLoggedOut,
     ContactAbandoned,
     ContactAccepted,
-    ContactArrived,
     ContactAssigned,
     ContactClosed,
     ContactEnded,
+    Envelope,
     InputEvent,
     OfferTimedOut,
     TimerFired,
 )
-from contact_router.routing import DomainState, Router
+from contact_router.contract.events import INPUT_TYPE_NAMES, OUTPUT_TYPE_NAMES
+from contact_router.routing import DomainState, Rejection, Router
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.model import ContactStatus
-from contact_router.sim.arrivals import scenario_arrivals
-from contact_router.sim.scenario import AgentGroupSpec, QueueSpec, Scenario
+from contact_router.sim.scenario import Scenario
+from contact_router.sim.workload import Arrival, Workload, dumps, from_scenario
 
 # Virtual time starts on a Monday at midnight UTC (POSIX seconds); only differences matter.
 EPOCH = 1_767_571_200.0
@@ -104,52 +106,63 @@ class OfflineReport:
                 f"{q['asa_seconds']:>8.1f}{q['abandonment_rate']:>8.1%}{q['mean_proficiency']:>7.2f}"
             )
         o, h = self.occupancy, self.handled_per_agent
-        lines.append(
-            f"occupancy: mean {o['mean']:.1%}, min {o['min']:.1%}, max {o['max']:.1%}, stdev {o['stdev']:.1%}; "
-            f"contacts per agent: mean {h['mean']:.1f}, min {h['min']:.0f}, max {h['max']:.0f}"
-        )
+        if math.isnan(o["mean"]):
+            lines.append("occupancy: not recorded")
+        else:
+            lines.append(
+                f"occupancy: mean {o['mean']:.1%}, min {o['min']:.1%}, max {o['max']:.1%}, stdev {o['stdev']:.1%}; "
+                f"contacts per agent: mean {h['mean']:.1f}, min {h['min']:.0f}, max {h['max']:.0f}"
+            )
         return "\n".join(lines)
 
 
 class OfflineSimulator:
-    def __init__(self, scenario: Scenario, *, seed: int = 7, router: Router | None = None) -> None:
-        self.scenario = scenario
+    """Runs a workload under a routing config, with simulated agents answering offers."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        routing: RoutingConfig,
+        *,
+        seed: int = 7,
+        record: list[bytes] | None = None,
+        domain: str = "offline",
+    ) -> None:
+        self.workload = workload
         self.rng = random.Random(seed)
-        self.router = router or Router(scenario.routing)
+        self.router = Router(routing)
         self.state = DomainState()
+        self.record = record  # when given: every input and decision, as JSONL envelopes
+        self.domain = domain
         self._heap: list[tuple[float, int, str, Any]] = []
         self._seq = 0
         self._events = 0
-        self._queue_of: dict[str, QueueSpec] = {}
+        self._arrival: dict[str, Arrival] = {}
         self._queues: dict[str, QueueStats] = defaultdict(QueueStats)
         self._agents: dict[str, AgentStats] = defaultdict(AgentStats)
         self._proficiency: dict[str, float] = {}  # of the agent a contact was last given to
         self._timer_at: float | None = None  # the earliest timer.fired scheduled, as the worker keeps it
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, *, seed: int = 7, **kwargs: Any) -> OfflineSimulator:
+        rng = random.Random(seed)
+        return cls(from_scenario(scenario, rng), scenario.routing, seed=seed + 1, **kwargs)
 
     def _at(self, t: float, kind: str, payload: Any) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (t, self._seq, kind, payload))
 
     def run(self) -> OfflineReport:
-        arrivals, horizon = scenario_arrivals(self.scenario, self.rng)
-        for group in self.scenario.agents:
-            start, end = (group.shift[0] * 3600, group.shift[1] * 3600) if group.shift else (0.0, horizon)
-            for i in range(group.count):
-                agent = self._agent(group, i)
-                self._at(start, "login", agent)
-                self._at(end, "logout", agent.agent_id)
-        for n, (t, queue) in enumerate(arrivals):
-            self._at(t, "arrive", (f"c{n}", queue))
-
+        for t, event in self.workload.agent_events:
+            self._at(t, "agent", event)
+        for arrival in self.workload.arrivals:
+            self._at(arrival.at, "arrive", arrival)
         while self._heap:
             t, _, kind, payload = heapq.heappop(self._heap)
-            if kind == "login":
-                self._agents[payload.agent_id].logged_in_at = t
-                self._apply(payload, t)
-            elif kind == "logout":
-                self._log_out(payload, t)
+            if kind == "agent":
+                self._agent_event(payload, t)
             elif kind == "arrive":
-                self._arrive(*payload, t)
+                self._arrive(payload, t)
             elif kind == "patience":
                 contact = self.state.contacts.get(payload)
                 if contact is not None and contact.status is ContactStatus.WAITING:
@@ -166,46 +179,44 @@ class OfflineSimulator:
                 if self._timer_at == t:
                     self._timer_at = None
                 self._apply(TimerFired(), t)
-        return self._report(horizon)
+        return self._report()
 
-    def _agent(self, group: AgentGroupSpec, i: int) -> AgentLoggedIn:
-        return AgentLoggedIn(
-            agent_id=f"{group.name}-{i:04d}",
-            skills={skill: self.rng.randint(lo, hi) for skill, (lo, hi) in group.skills.items()},
-            capacity=group.capacity,
-            languages=group.languages,
-            location="home" if self.rng.random() < group.home_share else "office",
-        )
+    def _agent_event(self, event: InputEvent, t: float) -> None:
+        if isinstance(event, AgentLoggedIn):
+            stats = self._agents[event.agent_id]
+            if stats.logged_in_at is None:
+                stats.logged_in_at = t
+        elif isinstance(event, AgentLoggedOut):
+            stats = self._agents[event.agent_id]
+            if stats.logged_in_at is not None:
+                stats.staffed_seconds += t - stats.logged_in_at
+                stats.logged_in_at = None
+                if stats.holding:
+                    stats.overtime_from = t  # contacts in progress still end normally: count that time
+        try:
+            self._apply(event, t)
+        except Rejection:
+            pass  # e.g. a recorded state change for an agent who never logged in
 
-    def _arrive(self, contact_id: str, queue: QueueSpec, t: float) -> None:
-        self._queue_of[contact_id] = queue
-        self._queues[queue.name].offered += 1
-        self._at(t + self.rng.expovariate(1.0 / queue.mean_patience_seconds), "patience", contact_id)
-        self._apply(
-            ContactArrived(
-                contact_id=contact_id,
-                channel=queue.channel,
-                queue=queue.name,
-                skills=queue.skills,
-                language=queue.language,
-                priority=queue.priority,
-            ),
-            t,
-        )
-
-    def _log_out(self, agent_id: str, t: float) -> None:
-        stats = self._agents[agent_id]
-        if stats.logged_in_at is not None:
-            stats.staffed_seconds += t - stats.logged_in_at
-            stats.logged_in_at = None
-            if stats.holding:
-                stats.overtime_from = t  # contacts in progress still end normally: count that time
-        self._apply(AgentLoggedOut(agent_id=agent_id), t)
+    def _arrive(self, arrival: Arrival, t: float) -> None:
+        contact_id = arrival.event.contact_id
+        if contact_id in self.state.contacts:
+            return  # a recording may repeat an arrival (redelivery): it arrived once
+        self._arrival[contact_id] = arrival
+        self._queues[arrival.event.queue].offered += 1
+        if math.isfinite(arrival.patience_seconds):
+            self._at(t + arrival.patience_seconds, "patience", contact_id)
+        self._apply(arrival.event, t)
 
     def _apply(self, event: InputEvent, t: float) -> None:
         self._events += 1
-        decisions = self.router.handle(self.state, event, f"off-{self._events}", EPOCH + t)
+        event_id = f"off-{self._events}"
+        decisions = self.router.handle(self.state, event, event_id, EPOCH + t)
         self.state.clear_changes()
+        if self.record is not None:
+            self._record(event_id, INPUT_TYPE_NAMES[type(event)], event, t)
+            for d in decisions:
+                self._record(d.decision_id, OUTPUT_TYPE_NAMES[type(d)], d, t)
         for d in decisions:
             if isinstance(d, ContactAssigned):
                 self._assigned(d, t)
@@ -219,6 +230,18 @@ class OfflineSimulator:
             self._timer_at = deadline - EPOCH
             self._at(self._timer_at, "timer", None)
 
+    def _record(self, event_id: str, type_: str, payload: Any, t: float) -> None:
+        assert self.record is not None
+        envelope = Envelope(
+            id=event_id,
+            type=type_,
+            time=datetime.fromtimestamp(EPOCH + t, tz=UTC),
+            domain=self.domain,
+            source="offline-simulator",
+            data=payload.model_dump(mode="json"),
+        )
+        self.record.append(dumps(envelope))
+
     def _assigned(self, d: ContactAssigned, t: float) -> None:
         """An offer (answered after a ring, or ringing out) or, without offers, the answer itself."""
         self._proficiency[d.contact_id] = d.score_components["proficiency"]
@@ -228,19 +251,19 @@ class OfflineSimulator:
         agent.holding += 1
         if not self.state.contacts[d.contact_id].offer_pending():
             self._answered(d.contact_id, d.waited_seconds, t)
-        elif self.rng.random() < self.scenario.answer_share:
-            ring = self.rng.expovariate(1.0 / self.scenario.ring_seconds) if self.scenario.ring_seconds else 0.0
-            self._at(t + ring, "answer", (d.contact_id, d.agent_id))
+        elif self.rng.random() < self.workload.answer_share:
+            ring = self.workload.ring_seconds
+            self._at(t + (self.rng.expovariate(1.0 / ring) if ring else 0.0), "answer", (d.contact_id, d.agent_id))
 
     def _answered(self, contact_id: str, waited: float, t: float) -> None:
-        queue = self._queue_of[contact_id]
-        stats = self._queues[queue.name]
+        arrival = self._arrival[contact_id]
+        stats = self._queues[arrival.event.queue]
         stats.answered += 1
         stats.waits.append(waited)
         stats.proficiencies.append(self._proficiency[contact_id])
-        if waited <= self.scenario.service_level_seconds:
+        if waited <= self.workload.service_level_seconds:
             stats.answered_in_time += 1
-        self._at(t + self._handle_time(queue), "end", contact_id)
+        self._at(t + arrival.handle_seconds, "end", contact_id)
 
     def _release(self, agent_id: str, t: float) -> None:
         agent = self._agents[agent_id]
@@ -252,12 +275,6 @@ class OfflineSimulator:
             agent.staffed_seconds += t - agent.overtime_from
             agent.overtime_from = None
 
-    def _handle_time(self, queue: QueueSpec) -> float:
-        if queue.handle_distribution == "exponential":
-            return self.rng.expovariate(1.0 / queue.mean_handle_seconds)
-        mu = math.log(queue.mean_handle_seconds) - queue.handle_sigma**2 / 2  # lognormal with that mean
-        return self.rng.lognormvariate(mu, queue.handle_sigma)
-
     def _closed(self, d: ContactClosed, t: float) -> None:
         if d.outcome == "expired":
             self._queues[d.queue].expired += 1
@@ -267,8 +284,8 @@ class OfflineSimulator:
             self._agents[d.agent_id].handled += 1
             self._release(d.agent_id, t)
 
-    def _report(self, horizon: float) -> OfflineReport:
-        target = self.scenario.service_level_seconds
+    def _report(self) -> OfflineReport:
+        target = self.workload.service_level_seconds
         total = QueueStats()
         for q in self._queues.values():
             total.offered += q.offered
@@ -278,13 +295,17 @@ class OfflineSimulator:
             total.expired += q.expired
             total.waits += q.waits
             total.proficiencies += q.proficiencies
+        for agent in self._agents.values():  # still logged in at the end: staffed until the horizon
+            if agent.logged_in_at is not None:
+                agent.staffed_seconds += max(self.workload.horizon - agent.logged_in_at, 0.0)
+                agent.logged_in_at = None
         staffed = [a for a in self._agents.values() if a.staffed_seconds > 0]
-        occupancy = [a.busy_seconds / a.staffed_seconds for a in staffed] or [math.nan]
+        occupancy = [min(a.busy_seconds / a.staffed_seconds, 1.0) for a in staffed] or [math.nan]
         handled = [float(a.handled) for a in staffed] or [math.nan]
         return OfflineReport(
-            scenario=self.scenario.name,
-            simulated_hours=horizon / 3600.0,
-            queues={q.name: self._queues[q.name].summary(target) for q in self.scenario.queues},
+            scenario=self.workload.name,
+            simulated_hours=self.workload.horizon / 3600.0,
+            queues={name: self._queues[name].summary(target) for name in self.workload.queues},
             total=total.summary(target),
             occupancy=_spread(occupancy),
             handled_per_agent=_spread(handled),
@@ -301,9 +322,53 @@ def _spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def with_policy(scenario: Scenario, scoring: str) -> Scenario:
-    """The scenario with every queue scored by one policy: for side-by-side comparisons."""
-    routing = scenario.routing
-    queues = {name: q.model_copy(update={"scoring": scoring}) for name, q in routing.queues.items()}
-    changed = routing.model_copy(update={"default": routing.default.model_copy(update={"scoring": scoring}), "queues": queues})
-    return scenario.model_copy(update={"routing": RoutingConfig.model_validate(changed.model_dump())})
+def with_scoring(routing: RoutingConfig, scoring: str) -> RoutingConfig:
+    """The routing config with every queue scored by one policy: for side-by-side comparisons."""
+    doc = routing.model_dump()
+    doc["default"]["scoring"] = scoring
+    for queue in doc["queues"].values():
+        queue["scoring"] = scoring
+    return RoutingConfig.model_validate(doc)
+
+
+def recorded_report(envelopes: list[Envelope], workload: Workload) -> OfflineReport:
+    """What happened in a recording, from its own decisions (contact.closed), for comparison with a
+    what-if run of the same workload. Occupancy is not recorded, so it is left out (nan)."""
+    stats: dict[str, QueueStats] = defaultdict(QueueStats)
+    for arrival in workload.arrivals:
+        stats[arrival.event.queue].offered += 1
+    seen: set[str] = set()
+    for e in envelopes:
+        if e.type != "contact.closed" or e.id in seen or not workload.name.endswith(f"({e.domain})"):
+            continue
+        seen.add(e.id)
+        d = e.data
+        q = stats[d["queue"]]
+        if d["outcome"] == "expired":
+            q.expired += 1
+        elif d["agent_id"] is None:
+            q.abandoned += 1
+        else:
+            q.answered += 1
+            q.waits.append(d["waited_seconds"])
+            if d["waited_seconds"] <= workload.service_level_seconds:
+                q.answered_in_time += 1
+    total = QueueStats()
+    for q in stats.values():
+        total.offered += q.offered
+        total.answered += q.answered
+        total.answered_in_time += q.answered_in_time
+        total.abandoned += q.abandoned
+        total.expired += q.expired
+        total.waits += q.waits
+    target = workload.service_level_seconds
+    nan = {"mean": math.nan, "min": math.nan, "max": math.nan, "stdev": math.nan}
+    return OfflineReport(
+        scenario=f"{workload.name}, as recorded",
+        simulated_hours=workload.horizon / 3600.0,
+        queues={name: stats[name].summary(target) for name in workload.queues},
+        total=total.summary(target),
+        occupancy=nan,
+        handled_per_agent=nan,
+        events=len(envelopes),
+    )
