@@ -6,7 +6,9 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contact_router.contract import Envelope
+from contact_router.contract import ContactAssigned, Envelope, parse_input
+from contact_router.routing import DomainState, Router
+from contact_router.routing.config import RoutingConfig
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 _ids = itertools.count()
@@ -29,3 +31,28 @@ def agent_in(agent_id: str, skills: dict[str, int], *, capacity: dict[str, int] 
 
 def contact(contact_id: str, skills: dict[str, int], *, channel: str = "voice", queue: str = "general", **kw: Any) -> dict[str, Any]:
     return {"contact_id": contact_id, "channel": channel, "queue": queue, "skills": skills, **kw}
+
+
+class RoutedDomain:
+    """One routing domain driven through the pure router as the service would; times are seconds
+    from T0."""
+
+    def __init__(self, config: RoutingConfig | None = None) -> None:
+        self.state = DomainState()
+        self.router = Router(config)
+
+    def send(self, type_: str, data: dict[str, Any], at: float = 0.0) -> list[Any]:
+        env = envelope(type_, data, at=at)
+        return self.router.handle(self.state, parse_input(env), env.id, env.timestamp)
+
+    def tick(self, at: float) -> list[Any]:
+        return self.send("timer.fired", {}, at=at)
+
+    def deadline(self) -> float | None:
+        """The domain's next deadline, in seconds from T0."""
+        d = self.router.next_deadline(self.state)
+        return None if d is None else round(d - T0.timestamp(), 3)
+
+
+def assigned(decisions: list[Any]) -> list[tuple[str, str]]:
+    return [(d.contact_id, d.agent_id) for d in decisions if isinstance(d, ContactAssigned)]

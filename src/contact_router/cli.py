@@ -145,9 +145,9 @@ def demo(
     settings = Settings()
     ports = [settings.metrics_port + i for i in range(workers)]
     logs = [run_dir / f"worker-{i}.log" for i in range(workers)]
-    procs = [start_worker(i, metrics_port=port, log_path=log) for i, (port, log) in enumerate(zip(ports, logs))]
+    procs = [start_worker(i, metrics_port=port, log_path=log) for i, (port, log) in enumerate(zip(ports, logs, strict=True))]
     try:
-        for port, log in zip(ports, logs):
+        for port, log in zip(ports, logs, strict=True):
             typer.echo(f"worker metrics: http://127.0.0.1:{port}/metrics   log: {log}")
         typer.echo("waiting for the workers to join the consumer group...")
         wait_until_routing(ports, procs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
+
 import pytest
 
 from tests.e2e.pipeline import Pipeline, of_type

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -183,7 +183,7 @@ async def run_sequence(store_factory, steps: list[tuple[str, str | None, dict | 
         assert processed.reason_kind != "invariant", f"the store refused the router's change: {processed.reason}"
         after = (await store.load("d")).state
         outputs = [orjson.loads(o.value) for o in processed.outputs]
-        for o, raw in zip(outputs, processed.outputs):
+        for o, raw in zip(outputs, processed.outputs, strict=True):
             assert seen_ids.setdefault(o["id"], raw.value) == raw.value, "one output id, two contents"
         if processed.result is Result.APPLIED:
             check_decisions(before, after, outputs)

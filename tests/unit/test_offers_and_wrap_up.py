@@ -10,12 +10,11 @@ from contact_router.contract import (
     ContactAssigned,
     ContactQueued,
     OfferTimedOut,
-    parse_input,
 )
-from contact_router.routing import DomainState, Rejection, Router
+from contact_router.routing import Rejection
 from contact_router.routing.config import QueuePolicy, RoutingConfig
 from contact_router.routing.model import ContactStatus
-from tests.factories import agent_in, contact, envelope
+from tests.factories import RoutedDomain, agent_in, contact
 
 CONFIG = RoutingConfig(
     default=QueuePolicy(offer_timeout_seconds=15, wrap_up_seconds=30, max_missed_offers=2),
@@ -23,21 +22,9 @@ CONFIG = RoutingConfig(
 )
 
 
-class Domain:
+class Domain(RoutedDomain):
     def __init__(self, config: RoutingConfig = CONFIG) -> None:
-        self.state = DomainState()
-        self.router = Router(config)
-
-    def send(self, type_: str, data: dict, at: float = 0.0) -> list:
-        env = envelope(type_, data, at=at)
-        return self.router.handle(self.state, parse_input(env), env.id, env.timestamp)
-
-    def tick(self, at: float) -> list:
-        return self.send("timer.fired", {}, at=at)
-
-    def deadline(self) -> float | None:
-        d = self.router.next_deadline(self.state)
-        return None if d is None else d - envelope("timer.fired", {}).timestamp
+        super().__init__(config)
 
 
 def kinds(decisions: list) -> list[tuple]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from contact_router.contract import ContactAssigned, parse_input
-from contact_router.routing import DomainState, Router
+from contact_router.contract import ContactAssigned
 from contact_router.routing.config import QueuePolicy, RelaxationStep, RoutingConfig
-from tests.factories import agent_in, contact, envelope
+from tests.factories import RoutedDomain, agent_in, contact
 
 STEPS = [
     RelaxationStep(after_seconds=30, lower_levels_by=1),
@@ -17,18 +16,9 @@ STEPS = [
 ]
 
 
-class Domain:
+class Domain(RoutedDomain):
     def __init__(self) -> None:
-        self.state = DomainState()
-        self.router = Router(RoutingConfig(default=QueuePolicy(relaxation=STEPS)))
-
-    def send(self, type_: str, data: dict, at: float = 0.0) -> list:
-        env = envelope(type_, data, at=at)
-        return self.router.handle(self.state, parse_input(env), env.id, env.timestamp)
-
-    def deadline(self) -> float | None:
-        d = self.router.next_deadline(self.state)
-        return None if d is None else round(d - envelope("timer.fired", {}).timestamp, 3)
+        super().__init__(RoutingConfig(default=QueuePolicy(relaxation=STEPS)))
 
 
 def test_levels_lower_at_the_first_step_and_the_decision_records_it() -> None:

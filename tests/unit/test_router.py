@@ -11,25 +11,10 @@ from contact_router.contract import (
     ContactQueued,
     parse_input,
 )
-from contact_router.routing import DomainState, Rejection, Router
+from contact_router.routing import Rejection, Router
 from contact_router.routing.model import ContactStatus
-from tests.factories import agent_in, contact, envelope
-
-
-class Domain:
-    """A routing domain driven through the router, as the service would, with event times in seconds."""
-
-    def __init__(self) -> None:
-        self.state = DomainState()
-        self.router = Router()
-
-    def send(self, type_: str, data: dict, at: float = 0.0) -> list:
-        env = envelope(type_, data, at=at)
-        return self.router.handle(self.state, parse_input(env), env.id, env.timestamp)
-
-
-def assigned(decisions: list) -> list[tuple[str, str]]:
-    return [(d.contact_id, d.agent_id) for d in decisions if isinstance(d, ContactAssigned)]
+from tests.factories import RoutedDomain as Domain
+from tests.factories import agent_in, assigned, contact, envelope
 
 
 def test_contact_goes_to_the_most_proficient_available_agent() -> None:

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 
-from contact_router.contract import ContactAssigned, parse_input
-from contact_router.routing import DomainState, Router
+from contact_router.contract import ContactAssigned
 from contact_router.routing.config import QueuePolicy, RoutingConfig
-from tests.factories import agent_in, contact, envelope
+from tests.factories import RoutedDomain, agent_in, contact
 
 
-class Domain:
+class Domain(RoutedDomain):
     def __init__(self, scoring: str) -> None:
-        self.state = DomainState()
-        self.router = Router(RoutingConfig(default=QueuePolicy(scoring=scoring)))
-
-    def send(self, type_: str, data: dict, at: float = 0.0) -> list:
-        env = envelope(type_, data, at=at)
-        return self.router.handle(self.state, parse_input(env), env.id, env.timestamp)
+        super().__init__(RoutingConfig(default=QueuePolicy(scoring=scoring)))
 
     def route(self, contact_id: str, at: float) -> ContactAssigned:
         (decision,) = self.send("contact.arrived", contact(contact_id, {"s": 1}), at=at)

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from contact_router.contract import AgentState, ContactAssigned, ContactQueued, parse_input
-from contact_router.routing import DomainState, Rejection, Router
+from contact_router.contract import AgentState, ContactAssigned, ContactQueued
+from contact_router.routing import Rejection
 from contact_router.routing.config import QueuePolicy, RoutingConfig
 from contact_router.routing.model import ContactStatus
-from tests.factories import agent_in, contact, envelope
+from tests.factories import RoutedDomain, agent_in, assigned, contact
 
 CONFIG = RoutingConfig(
     default=QueuePolicy(preferred_agent_seconds=20), queues={"sales": QueuePolicy(wrap_up_seconds=30)}
 )
 
 
-class Domain:
+class Domain(RoutedDomain):
     def __init__(self) -> None:
-        self.state = DomainState()
-        self.router = Router(CONFIG)
-
-    def send(self, type_: str, data: dict, at: float = 0.0) -> list:
-        env = envelope(type_, data, at=at)
-        return self.router.handle(self.state, parse_input(env), env.id, env.timestamp)
-
-
-def assigned(decisions: list) -> list[tuple[str, str]]:
-    return [(d.contact_id, d.agent_id) for d in decisions if isinstance(d, ContactAssigned)]
+        super().__init__(CONFIG)
 
 
 def test_a_contact_waits_for_its_preferred_agent_then_anyone_may_take_it() -> None:

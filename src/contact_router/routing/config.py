@@ -6,13 +6,10 @@ Pure data: loaded from YAML by the entry points (settings name the file) and han
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 
 Scoring = Literal["blend", "best_skilled", "longest_idle", "least_occupied", "round_robin", "random"]
 

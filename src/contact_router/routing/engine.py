@@ -8,31 +8,31 @@ from __future__ import annotations
 
 from contact_router.contract import (
     AgentLoggedIn,
+    AgentLoggedOut,
     AgentPaused,
     AgentSkillsChanged,
-    ContactAccepted,
-    ContactCallbackRequested,
-    ContactNotAnswered,
-    ContactRejected,
-    ContactTransferred,
-    OfferTimedOut,
-    TimerFired,
-    AgentLoggedOut,
     AgentState,
     AgentStateChanged,
     ContactAbandoned,
+    ContactAccepted,
     ContactArrived,
     ContactAssigned,
+    ContactCallbackRequested,
     ContactClosed,
     ContactEnded,
+    ContactNotAnswered,
     ContactQueued,
+    ContactRejected,
+    ContactTransferred,
     InputEvent,
+    OfferTimedOut,
+    TimerFired,
 )
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.matching import best_contact, can_serve
+from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
 from contact_router.routing.relaxation import next_step_at, relax, step_reached
 from contact_router.routing.scoring import Match, best_agent, components, score
-from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
 
 Decision = ContactAssigned | ContactQueued | ContactClosed | OfferTimedOut | AgentPaused
 

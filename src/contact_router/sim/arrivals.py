@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import math
 import random
-from pathlib import Path
 
 from contact_router.sim.scenario import QueueSpec, ReplaySpec, Scenario
 

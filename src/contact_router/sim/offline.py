@@ -12,6 +12,7 @@ import math
 import random
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,19 @@ class QueueStats:
     expired: int = 0  # closed by the sweeper (max wait or max handle time)
     waits: list[float] = field(default_factory=list)
     proficiencies: list[float] = field(default_factory=list)
+
+    @classmethod
+    def combined(cls, queues: Iterable[QueueStats]) -> QueueStats:
+        total = cls()
+        for q in queues:
+            total.offered += q.offered
+            total.answered += q.answered
+            total.answered_in_time += q.answered_in_time
+            total.abandoned += q.abandoned
+            total.expired += q.expired
+            total.waits += q.waits
+            total.proficiencies += q.proficiencies
+        return total
 
     def summary(self, target_seconds: float) -> dict[str, float | int]:
         finished = self.answered + self.abandoned
@@ -286,15 +300,7 @@ class OfflineSimulator:
 
     def _report(self) -> OfflineReport:
         target = self.workload.service_level_seconds
-        total = QueueStats()
-        for q in self._queues.values():
-            total.offered += q.offered
-            total.answered += q.answered
-            total.answered_in_time += q.answered_in_time
-            total.abandoned += q.abandoned
-            total.expired += q.expired
-            total.waits += q.waits
-            total.proficiencies += q.proficiencies
+        total = QueueStats.combined(self._queues.values())
         for agent in self._agents.values():  # still logged in at the end: staffed until the horizon
             if agent.logged_in_at is not None:
                 agent.staffed_seconds += max(self.workload.horizon - agent.logged_in_at, 0.0)
@@ -353,14 +359,7 @@ def recorded_report(envelopes: list[Envelope], workload: Workload) -> OfflineRep
             q.waits.append(d["waited_seconds"])
             if d["waited_seconds"] <= workload.service_level_seconds:
                 q.answered_in_time += 1
-    total = QueueStats()
-    for q in stats.values():
-        total.offered += q.offered
-        total.answered += q.answered
-        total.answered_in_time += q.answered_in_time
-        total.abandoned += q.abandoned
-        total.expired += q.expired
-        total.waits += q.waits
+    total = QueueStats.combined(stats.values())
     target = workload.service_level_seconds
     nan = {"mean": math.nan, "min": math.nan, "max": math.nan, "stdev": math.nan}
     return OfflineReport(

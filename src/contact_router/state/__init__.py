@@ -1,7 +1,14 @@
 """Live state behind one interface: an in-memory store (unit tests, offline simulator) and Redis."""
 
 from contact_router.state.memory import InMemoryStore
-from contact_router.state.store import CommitResult, CommitStatus, InvariantViolation, OutputRecord, Snapshot, StateStore
+from contact_router.state.store import (
+    CommitResult,
+    CommitStatus,
+    InvariantViolation,
+    OutputRecord,
+    Snapshot,
+    StateStore,
+)
 
 __all__ = [
     "CommitResult",
