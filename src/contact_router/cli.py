@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
 from contact_router.settings import Settings
 
@@ -145,7 +146,15 @@ def demo(
     settings = Settings()
     ports = [settings.metrics_port + i for i in range(workers)]
     logs = [run_dir / f"worker-{i}.log" for i in range(workers)]
-    procs = [start_worker(i, metrics_port=port, log_path=log) for i, (port, log) in enumerate(zip(ports, logs, strict=True))]
+    # The workers route by the scenario's routing section, as the offline simulator does.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    routing = run_dir / "demo-routing.yaml"
+    routing.write_text(yaml.safe_dump(loaded.routing.model_dump(mode="json"), sort_keys=True))
+    env = {"CONTACT_ROUTER_ROUTING_CONFIG": str(routing.resolve())}
+    procs = [
+        start_worker(i, metrics_port=port, log_path=log, env=env)
+        for i, (port, log) in enumerate(zip(ports, logs, strict=True))
+    ]
     try:
         for port, log in zip(ports, logs, strict=True):
             typer.echo(f"worker metrics: http://127.0.0.1:{port}/metrics   log: {log}")

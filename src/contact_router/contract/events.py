@@ -187,6 +187,9 @@ class ContactAssigned(_Payload):
     matched_skills: dict[str, int] = Field(default_factory=dict, description="Required skill -> agent's level.")
     policy: str = Field("blend", description="The queue's scoring policy that chose the agent.")
     callback: bool = Field(False, description="The customer asked for a callback: the agent calls them back.")
+    offer_timeout_seconds: float | None = Field(
+        None, description="An offer: ring the agent and send contact.accepted within this. None: final, connect now."
+    )
     transfers: int = Field(0, description="Times this contact was transferred before.")
     previous_agents: list[str] = Field(default_factory=list, description="Agents who handled it before, in order.")
     score_components: dict[str, float] = Field(

@@ -432,6 +432,7 @@ class _Run:
                 policy=policy.scoring,
                 score_components=match.components,
                 callback=contact.callback,
+                offer_timeout_seconds=timeout,
                 transfers=contact.transfers,
                 previous_agents=list(contact.previous_agents),
                 trigger_event_id=self.event_id,

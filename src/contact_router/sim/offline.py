@@ -48,6 +48,7 @@ class QueueStats:
     answered_in_time: int = 0
     abandoned: int = 0
     expired: int = 0  # closed by the sweeper (max wait or max handle time)
+    open_at_end: int = 0  # neither answered nor abandoned when the run ended
     waits: list[float] = field(default_factory=list)
     proficiencies: list[float] = field(default_factory=list)
 
@@ -60,6 +61,7 @@ class QueueStats:
             total.answered_in_time += q.answered_in_time
             total.abandoned += q.abandoned
             total.expired += q.expired
+            total.open_at_end += q.open_at_end
             total.waits += q.waits
             total.proficiencies += q.proficiencies
         return total
@@ -71,6 +73,7 @@ class QueueStats:
             "answered": self.answered,
             "abandoned": self.abandoned,
             "expired": self.expired,
+            "open_at_end": self.open_at_end,
             f"service_level_{int(target_seconds)}s": self.answered_in_time / finished if finished else math.nan,
             "asa_seconds": statistics.fmean(self.waits) if self.waits else math.nan,
             "abandonment_rate": self.abandoned / finished if finished else math.nan,
@@ -155,6 +158,7 @@ class OfflineSimulator:
         self._queues: dict[str, QueueStats] = defaultdict(QueueStats)
         self._agents: dict[str, AgentStats] = defaultdict(AgentStats)
         self._proficiency: dict[str, float] = {}  # of the agent a contact was last given to
+        self._answered_ids: set[str] = set()
         self._timer_at: float | None = None  # the earliest timer.fired scheduled, as the worker keeps it
 
     @classmethod
@@ -178,8 +182,9 @@ class OfflineSimulator:
             elif kind == "arrive":
                 self._arrive(payload, t)
             elif kind == "patience":
+                # The customer hangs up while waiting or while an agent's phone is still ringing.
                 contact = self.state.contacts.get(payload)
-                if contact is not None and contact.status is ContactStatus.WAITING:
+                if contact is not None and (contact.status is ContactStatus.WAITING or contact.offer_pending()):
                     self._apply(ContactAbandoned(contact_id=payload), t)
             elif kind == "end":
                 self._apply(ContactEnded(contact_id=payload, resolved=True), t)
@@ -270,6 +275,7 @@ class OfflineSimulator:
             self._at(t + (self.rng.expovariate(1.0 / ring) if ring else 0.0), "answer", (d.contact_id, d.agent_id))
 
     def _answered(self, contact_id: str, waited: float, t: float) -> None:
+        self._answered_ids.add(contact_id)
         arrival = self._arrival[contact_id]
         stats = self._queues[arrival.event.queue]
         stats.answered += 1
@@ -278,6 +284,9 @@ class OfflineSimulator:
         if waited <= self.workload.service_level_seconds:
             stats.answered_in_time += 1
         self._at(t + arrival.handle_seconds, "end", contact_id)
+
+    def _was_answered(self, contact_id: str) -> bool:
+        return contact_id in self._answered_ids
 
     def _release(self, agent_id: str, t: float) -> None:
         agent = self._agents[agent_id]
@@ -292,7 +301,7 @@ class OfflineSimulator:
     def _closed(self, d: ContactClosed, t: float) -> None:
         if d.outcome == "expired":
             self._queues[d.queue].expired += 1
-        elif d.outcome == "abandoned" and d.agent_id is None:
+        elif d.outcome == "abandoned" and not self._was_answered(d.contact_id):
             self._queues[d.queue].abandoned += 1
         if d.agent_id is not None:
             self._agents[d.agent_id].handled += 1
@@ -300,6 +309,9 @@ class OfflineSimulator:
 
     def _report(self) -> OfflineReport:
         target = self.workload.service_level_seconds
+        for contact in self.state.contacts.values():
+            if contact.contact_id not in self._answered_ids:
+                self._queues[self._arrival[contact.contact_id].event.queue].open_at_end += 1
         total = QueueStats.combined(self._queues.values())
         for agent in self._agents.values():  # still logged in at the end: staffed until the horizon
             if agent.logged_in_at is not None:
@@ -352,7 +364,7 @@ def recorded_report(envelopes: list[Envelope], workload: Workload) -> OfflineRep
         q = stats[d["queue"]]
         if d["outcome"] == "expired":
             q.expired += 1
-        elif d["agent_id"] is None:
+        elif d["outcome"] == "abandoned":  # waiting, or while an offer rang
             q.abandoned += 1
         else:
             q.answered += 1

@@ -57,7 +57,9 @@ def percentile(values: list[float], q: float) -> float:
 class _Contact:
     domain: str
     queue: QueueSpec
-    assigned: bool = False
+    assigned: bool = False  # routed at least once
+    connected: bool = False  # the agent answered (or the assignment was final)
+    offered_to: str | None = None  # ringing this agent now
     abandoned: bool = False
 
 
@@ -208,13 +210,35 @@ class PlatformSimulator:
 
     async def _maybe_abandon(self, contact_id: str) -> None:
         contact = self._contacts.get(contact_id)
-        if contact is None or contact.assigned:
+        if contact is None or contact.connected:
             return
         contact.abandoned = True
-        self.stats.abandoned_while_waiting += 1
+        if not contact.assigned:
+            self.stats.abandoned_while_waiting += 1  # never routed: no longer waiting
         await self.publish(
             self.settings.topic_contact_events, contact.domain, "contact.abandoned", {"contact_id": contact_id}
         )
+
+    async def _answer(self, contact_id: str, agent_id: str, waited: float) -> None:
+        """The ringing agent answers, unless the offer moved on (timed out) or the customer left."""
+        contact = self._contacts.get(contact_id)
+        if contact is None or contact.abandoned or contact.connected or contact.offered_to != agent_id:
+            return
+        await self.publish(
+            self.settings.topic_contact_events,
+            contact.domain,
+            "contact.accepted",
+            {"contact_id": contact_id, "agent_id": agent_id},
+        )
+        self._connect(contact_id, contact, waited)
+
+    def _connect(self, contact_id: str, contact: _Contact, waited: float) -> None:
+        contact.connected = True
+        if waited <= self.scenario.service_level_seconds:
+            self.stats.answered_within_20s += 1
+        q = contact.queue
+        handle = self.rng.lognormvariate(math.log(q.mean_handle_seconds) - q.handle_sigma**2 / 2, q.handle_sigma)
+        self._spawn_later(handle, lambda: self._end_contact(contact_id))
 
     async def _end_contact(self, contact_id: str) -> None:
         contact = self._contacts.get(contact_id)
@@ -244,16 +268,23 @@ class PlatformSimulator:
                 latency = time.perf_counter() - sent
                 self.stats.latencies.append(latency)
                 self.stats.all_latencies.append(latency)
-            if doc["type"] == "contact.assigned" and not contact.assigned:
+            if doc["type"] == "contact.assigned" and not contact.connected:
                 if contact.abandoned:
                     continue  # the customer hung up as the offer went out; the worker closes it
-                contact.assigned = True
-                self.stats.assigned += 1
-                if data["waited_seconds"] <= 20:
-                    self.stats.answered_within_20s += 1
-                q = contact.queue
-                handle = self.rng.lognormvariate(math.log(q.mean_handle_seconds) - q.handle_sigma**2 / 2, q.handle_sigma)
-                self._spawn_later(handle, lambda cid=data["contact_id"]: self._end_contact(cid))
+                if not contact.assigned:
+                    contact.assigned = True
+                    self.stats.assigned += 1
+                cid, agent_id = data["contact_id"], data["agent_id"]
+                if data.get("offer_timeout_seconds") is None:
+                    self._connect(cid, contact, data["waited_seconds"])
+                else:  # an offer: the agent's phone rings; most answer, some let it ring out
+                    contact.offered_to = agent_id
+                    if self.rng.random() < self.scenario.answer_share:
+                        ring = self.rng.expovariate(1.0 / self.scenario.ring_seconds) if self.scenario.ring_seconds else 0.0
+                        waited = data["waited_seconds"] + ring
+                        self._spawn_later(ring, lambda c=cid, a=agent_id, w=waited: self._answer(c, a, w))
+            elif doc["type"] == "contact.offer_timed_out":
+                contact.offered_to = None
             elif doc["type"] == "contact.closed":
                 if data["outcome"] == "completed":
                     self.stats.completed += 1
@@ -273,7 +304,7 @@ class PlatformSimulator:
     def summary_line(self, elapsed: float) -> str:
         st = self.stats
         recent = st.latencies or st.all_latencies
-        sl = st.answered_within_20s / st.assigned if st.assigned else math.nan
+        sl = st.answered_within_20s / st.assigned if st.assigned else math.nan  # of contacts routed
         return (
             f"[{elapsed:6.0f}s] arrived {st.arrived:6d}  routed {st.assigned:6d}  waiting {st.waiting:4d}  "
             f"completed {st.completed:6d}  abandoned {st.abandoned:5d}  dead letters {st.dead_letters:3d}  "
