@@ -24,6 +24,9 @@ queues:
     relaxation:
       - {after_seconds: 1.5, lower_levels_by: 2}
   longest: {scoring: longest_idle}
+  sweep: {max_handle_seconds: 2}
+  strict: {offer_timeout_seconds: 1, max_missed_offers: 1}
+  aging: {priority_aging_per_minute: 120}
 """
 
 

@@ -88,3 +88,41 @@ async def test_a_call_blocks_chats_and_scores_come_with_their_components(pipelin
     await pipeline.publish([now("contact.ended", {"contact_id": "call"}, d)])
     _, chat = await assignments(pipeline, d, 2)
     assert chat["contact_id"] == "chat" and chat["agent_id"] == "ann"
+
+
+async def test_the_sweeper_closes_a_contact_whose_end_was_lost_and_frees_the_agent(pipeline: Pipeline) -> None:
+    d = domain("sweep")
+    await agents(pipeline, d, agent_in("ann", {}))
+    await pipeline.publish(
+        [now("contact.arrived", contact("lost", {}, queue="sweep"), d), now("contact.arrived", contact("next", {}, queue="sweep"), d)]
+    )
+    first, second = await assignments(pipeline, d, 2)  # no contact.ended is ever sent for "lost"
+    assert (first["contact_id"], second["contact_id"]) == ("lost", "next") and second["agent_id"] == "ann"
+    out = await pipeline.drain()
+    (closed,) = [o["data"] for o in of_type(out, "contact.closed", d) if o["data"]["contact_id"] == "lost"]
+    assert closed["outcome"] == "expired" and closed["agent_id"] == "ann" and closed["handled_seconds"] >= 2
+
+
+async def test_an_agent_who_misses_offers_is_paused_and_the_contact_moves_on(pipeline: Pipeline) -> None:
+    d = domain("strict")
+    await agents(pipeline, d, agent_in("sleepy", {"s": 5}), agent_in("awake", {"s": 1}))
+    await pipeline.publish([now("contact.arrived", contact("c1", {}, queue="strict"), d)])
+    first, second = await assignments(pipeline, d, 2)
+    assert (first["agent_id"], second["agent_id"]) == ("sleepy", "awake")
+    out = await pipeline.drain()
+    # Nobody answers in this test, so "awake" is paused in turn after its own missed offer.
+    paused = [o["data"] for o in of_type(out, "agent.paused", d)]
+    assert paused[0]["agent_id"] == "sleepy" and paused[0]["reason"] == "missed_offers"
+    assert [p["agent_id"] for p in paused] == ["sleepy", "awake"]
+
+
+async def test_priority_aging_lets_a_long_wait_overtake_a_higher_priority(pipeline: Pipeline) -> None:
+    d = domain("aging")
+    await agents(pipeline, d, agent_in("ann", {}, state="away"))
+    await pipeline.publish([now("contact.arrived", contact("old", {}, queue="aging", priority=0), d)])
+    await asyncio.sleep(2)  # aging 120 per minute: after 2 s "old" is at about 4
+    await pipeline.publish([now("contact.arrived", contact("vip", {}, queue="general", priority=3), d)])
+    await asyncio.sleep(0.5)
+    await pipeline.publish([now("agent.state_changed", {"agent_id": "ann", "state": "available"}, d)], topic="agent-events")
+    (decision,) = await assignments(pipeline, d, 1)
+    assert decision["contact_id"] == "old"
