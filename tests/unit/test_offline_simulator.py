@@ -116,3 +116,51 @@ def test_relaxation_runs_on_the_simulators_timers_and_shortens_waits() -> None:
     after = OfflineSimulator.from_scenario(relaxed, seed=4).run().total
     assert after["asa_seconds"] < before["asa_seconds"] / 2
     assert after["mean_proficiency"] < before["mean_proficiency"]  # the price: juniors take some
+
+
+def test_a_half_hour_profile_shapes_the_arrivals() -> None:
+    import random
+
+    from contact_router.sim.arrivals import poisson_arrivals
+
+    queue = one_queue(1).queues[0]  # 200 calls an hour
+    arrivals = poisson_arrivals([queue], 2.0, random.Random(1), profile=[0.0, 1.0, 3.0, 0.5])
+    per_half_hour = [sum(1 for t, _ in arrivals if k * 1800 <= t < (k + 1) * 1800) for k in range(4)]
+    assert per_half_hour[0] == 0
+    assert 70 <= per_half_hour[1] <= 130 and 250 <= per_half_hour[2] <= 350 and 30 <= per_half_hour[3] <= 70
+
+
+def test_transfers_are_handled_again_in_their_target_queue_and_reported() -> None:
+    scenario = Scenario.model_validate(
+        {
+            "name": "transfers",
+            "domains": ["d"],
+            "hours": 10,
+            "queues": [
+                {"name": "front", "arrivals_per_hour": 100, "mean_handle_seconds": 60, "mean_patience_seconds": 1e9,
+                 "transfer_share": 0.3, "transfer_to": "back"},
+                {"name": "back", "skills": {"expert": 1}, "arrivals_per_hour": 1, "mean_handle_seconds": 120,
+                 "mean_patience_seconds": 1e9},
+            ],
+            "agents": [
+                {"name": "front-team", "count": 4, "skills": {}},
+                {"name": "experts", "count": 3, "skills": {"expert": [1, 3]}},
+            ],
+        }
+    )
+    report = OfflineSimulator.from_scenario(scenario, seed=6).run()
+    front, back = report.queues["front"], report.queues["back"]
+    assert 0.2 < front["transfer_rate"] < 0.4
+    # Shifts end at the horizon: a contact transferred in the last minutes may find nobody left.
+    assert back["offered"] >= front["transferred"] and back["answered"] >= back["offered"] - 2
+    for q in (front, back, report.total):
+        assert q["offered"] == q["answered"] + q["abandoned"] + q["expired"] + q["open_at_end"]
+
+
+def test_a_transfer_must_name_a_queue_of_the_scenario() -> None:
+    with pytest.raises(ValueError, match="transfer_to"):
+        Scenario.model_validate(
+            {"name": "x", "domains": ["d"], "agents": [{"name": "a", "count": 1, "skills": {}}],
+             "queues": [{"name": "q", "arrivals_per_hour": 1, "mean_handle_seconds": 1, "mean_patience_seconds": 1,
+                         "transfer_share": 0.5, "transfer_to": "nowhere"}]}
+        )

@@ -9,15 +9,24 @@ import random
 from contact_router.sim.scenario import QueueSpec, ReplaySpec, Scenario
 
 
-def poisson_arrivals(queues: list[QueueSpec], hours: float, rng: random.Random) -> list[tuple[float, QueueSpec]]:
-    """Arrival times (seconds from the start) of independent Poisson streams, one per queue."""
+def poisson_arrivals(
+    queues: list[QueueSpec], hours: float, rng: random.Random, profile: list[float] | None = None
+) -> list[tuple[float, QueueSpec]]:
+    """Arrival times (seconds from the start) of independent Poisson streams, one per queue; with a
+    half-hour profile, each rate is multiplied by the half hour's factor (thinning a Poisson stream
+    at the peak rate keeps each arrival with probability factor / peak)."""
     horizon = hours * 3600.0
-    arrivals = []
+    factors = profile or [1.0]
+    peak = max(factors)
+    arrivals: list[tuple[float, QueueSpec]] = []
+    if peak <= 0:
+        return arrivals
     for queue in queues:
-        rate = queue.arrivals_per_hour / 3600.0
+        rate = queue.arrivals_per_hour / 3600.0 * peak
         t = rng.expovariate(rate)
         while t < horizon:
-            arrivals.append((t, queue))
+            if rng.random() < factors[int(t // 1800) % len(factors)] / peak:
+                arrivals.append((t, queue))
             t += rng.expovariate(rate)
     arrivals.sort(key=lambda a: a[0])
     return arrivals
@@ -58,4 +67,4 @@ def scenario_arrivals(scenario: Scenario, rng: random.Random) -> tuple[list[tupl
     """The arrivals of a scenario, and the simulated horizon in seconds."""
     if scenario.replay is not None:
         return replayed_arrivals(scenario.replay, scenario.queues, rng), 24 * 3600.0
-    return poisson_arrivals(scenario.queues, scenario.hours, rng), scenario.hours * 3600.0
+    return poisson_arrivals(scenario.queues, scenario.hours, rng, scenario.half_hour_profile), scenario.hours * 3600.0

@@ -25,6 +25,7 @@ from contact_router.contract import (
     ContactAssigned,
     ContactClosed,
     ContactEnded,
+    ContactTransferred,
     Envelope,
     InputEvent,
     OfferTimedOut,
@@ -49,6 +50,7 @@ class QueueStats:
     abandoned: int = 0
     expired: int = 0  # closed by the sweeper (max wait or max handle time)
     open_at_end: int = 0  # neither answered nor abandoned when the run ended
+    transferred: int = 0  # answered here, then transferred to another queue
     waits: list[float] = field(default_factory=list)
     proficiencies: list[float] = field(default_factory=list)
 
@@ -62,6 +64,7 @@ class QueueStats:
             total.abandoned += q.abandoned
             total.expired += q.expired
             total.open_at_end += q.open_at_end
+            total.transferred += q.transferred
             total.waits += q.waits
             total.proficiencies += q.proficiencies
         return total
@@ -74,6 +77,8 @@ class QueueStats:
             "abandoned": self.abandoned,
             "expired": self.expired,
             "open_at_end": self.open_at_end,
+            "transferred": self.transferred,
+            "transfer_rate": self.transferred / self.answered if self.answered else math.nan,
             f"service_level_{int(target_seconds)}s": self.answered_in_time / finished if finished else math.nan,
             "asa_seconds": statistics.fmean(self.waits) if self.waits else math.nan,
             "abandonment_rate": self.abandoned / finished if finished else math.nan,
@@ -115,12 +120,12 @@ class OfflineReport:
 
     def render(self) -> str:
         sl_key = next(k for k in self.total if k.startswith("service_level_"))
-        header = f"{'queue':<16}{'offered':>9}{'answered':>10}{'abandoned':>11}{'SL':>8}{'ASA s':>8}{'aband.':>8}{'prof.':>7}"
+        header = f"{'queue':<16}{'offered':>9}{'answered':>10}{'abandoned':>11}{'SL':>8}{'ASA s':>8}{'aband.':>8}{'transf.':>8}{'prof.':>7}"
         lines = [f"scenario {self.scenario}: {self.simulated_hours:g} simulated hours, {self.events} events", header]
         for name, q in [*self.queues.items(), ("all", self.total)]:
             lines.append(
                 f"{name:<16}{q['offered']:>9}{q['answered']:>10}{q['abandoned']:>11}{q[sl_key]:>8.1%}"
-                f"{q['asa_seconds']:>8.1f}{q['abandonment_rate']:>8.1%}{q['mean_proficiency']:>7.2f}"
+                f"{q['asa_seconds']:>8.1f}{q['abandonment_rate']:>8.1%}{q['transfer_rate']:>8.1%}{q['mean_proficiency']:>7.2f}"
             )
         o, h = self.occupancy, self.handled_per_agent
         if math.isnan(o["mean"]):
@@ -159,6 +164,7 @@ class OfflineSimulator:
         self._agents: dict[str, AgentStats] = defaultdict(AgentStats)
         self._proficiency: dict[str, float] = {}  # of the agent a contact was last given to
         self._answered_ids: set[str] = set()
+        self._transferred: set[str] = set()
         self._timer_at: float | None = None  # the earliest timer.fired scheduled, as the worker keeps it
 
     @classmethod
@@ -187,7 +193,7 @@ class OfflineSimulator:
                 if contact is not None and (contact.status is ContactStatus.WAITING or contact.offer_pending()):
                     self._apply(ContactAbandoned(contact_id=payload), t)
             elif kind == "end":
-                self._apply(ContactEnded(contact_id=payload, resolved=True), t)
+                self._end(payload, t)
             elif kind == "answer":
                 contact_id, agent_id = payload
                 contact = self.state.contacts.get(contact_id)
@@ -274,16 +280,37 @@ class OfflineSimulator:
             ring = self.workload.ring_seconds
             self._at(t + (self.rng.expovariate(1.0 / ring) if ring else 0.0), "answer", (d.contact_id, d.agent_id))
 
+    def _end(self, contact_id: str, t: float) -> None:
+        """Handling ends: the contact is completed, or transferred once if its workload says so."""
+        arrival = self._arrival[contact_id]
+        contact = self.state.contacts.get(contact_id)
+        if arrival.transfer_to is None or contact_id in self._transferred or contact is None:
+            self._apply(ContactEnded(contact_id=contact_id, resolved=True), t)
+            return
+        self._transferred.add(contact_id)
+        self._answered_ids.discard(contact_id)  # to be answered again, in the target queue
+        self._queues[contact.queue].transferred += 1
+        self._queues[arrival.transfer_to].offered += 1
+        agent_id = contact.agent_id
+        self._apply(
+            ContactTransferred(contact_id=contact_id, to_queue=arrival.transfer_to, skills=arrival.transfer_skills), t
+        )
+        if agent_id is not None:  # the router releases the agent without a decision: account for it
+            self._agents[agent_id].handled += 1
+            self._release(agent_id, t)
+
     def _answered(self, contact_id: str, waited: float, t: float) -> None:
         self._answered_ids.add(contact_id)
         arrival = self._arrival[contact_id]
-        stats = self._queues[arrival.event.queue]
+        queue = self.state.contacts[contact_id].queue
+        stats = self._queues[queue]
         stats.answered += 1
         stats.waits.append(waited)
         stats.proficiencies.append(self._proficiency[contact_id])
         if waited <= self.workload.service_level_seconds:
             stats.answered_in_time += 1
-        self._at(t + arrival.handle_seconds, "end", contact_id)
+        handle = arrival.transfer_handle_seconds if contact_id in self._transferred else arrival.handle_seconds
+        self._at(t + handle, "end", contact_id)
 
     def _was_answered(self, contact_id: str) -> bool:
         return contact_id in self._answered_ids
@@ -311,7 +338,7 @@ class OfflineSimulator:
         target = self.workload.service_level_seconds
         for contact in self.state.contacts.values():
             if contact.contact_id not in self._answered_ids:
-                self._queues[self._arrival[contact.contact_id].event.queue].open_at_end += 1
+                self._queues[contact.queue].open_at_end += 1
         total = QueueStats.combined(self._queues.values())
         for agent in self._agents.values():  # still logged in at the end: staffed until the horizon
             if agent.logged_in_at is not None:

@@ -27,6 +27,8 @@ class QueueSpec(BaseModel):
     handle_distribution: Literal["lognormal", "exponential"] = "lognormal"
     mean_patience_seconds: float = Field(gt=0, description="Mean of the exponential patience before abandoning.")
     priority: int = 0
+    transfer_share: float = Field(0.0, ge=0, le=1, description="Offline: share of answered contacts transferred.")
+    transfer_to: str | None = Field(None, description="Offline: the queue they are transferred to.")
 
 
 class AgentGroupSpec(BaseModel):
@@ -62,6 +64,11 @@ class Scenario(BaseModel):
     agents: list[AgentGroupSpec] = Field(min_length=1)
     malformed_share: float = Field(0.0, ge=0, le=0.5, description="Share of arrivals followed by a malformed event.")
     hours: float = Field(1.0, gt=0, le=24 * 7, description="Offline simulator: simulated hours (unless replaying).")
+    half_hour_profile: list[Annotated[float, Field(ge=0)]] | None = Field(
+        None,
+        min_length=1,
+        description="Offline: rate multipliers per half hour from the start (cycling), e.g. 48 for a day.",
+    )
     replay: ReplaySpec | None = Field(
         None, description="Offline simulator: replay a real day; queues split it by their arrivals_per_hour."
     )
@@ -72,6 +79,14 @@ class Scenario(BaseModel):
     answer_share: float = Field(1.0, ge=0, le=1, description="Offline: share of offers answered (the rest ring out).")
     service_level_seconds: float = Field(20.0, gt=0, description="Answered within this many seconds counts.")
     service_level_target: float = Field(0.8, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _transfers_name_queues(self) -> Scenario:
+        names = {q.name for q in self.queues}
+        for q in self.queues:
+            if q.transfer_share and q.transfer_to not in names:
+                raise ValueError(f"queue {q.name}: transfer_to must name a queue of the scenario")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> Scenario:

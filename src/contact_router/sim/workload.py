@@ -36,6 +36,9 @@ class Arrival:
     event: ContactArrived
     handle_seconds: float  # once answered
     patience_seconds: float  # waiting this long, the customer hangs up (inf: never)
+    transfer_to: str | None = None  # at the end of handling, transferred to this queue ...
+    transfer_skills: dict[str, int] | None = None  # ... with its requirements ...
+    transfer_handle_seconds: float = 0.0  # ... and handled there this long
 
 
 @dataclass
@@ -59,22 +62,28 @@ def from_scenario(scenario: Scenario, rng: random.Random) -> Workload:
         for i in range(group.count):
             login = _agent(group, i, rng)
             agent_events += [(start, login), (end, AgentLoggedOut(agent_id=login.agent_id))]
-    contacts = [
-        Arrival(
-            at=t,
-            event=ContactArrived(
-                contact_id=f"c{n}",
-                channel=queue.channel,
-                queue=queue.name,
-                skills=queue.skills,
-                language=queue.language,
-                priority=queue.priority,
-            ),
-            handle_seconds=_handle_time(queue, rng),
-            patience_seconds=rng.expovariate(1.0 / queue.mean_patience_seconds),
+    by_name = {q.name: q for q in scenario.queues}
+    contacts = []
+    for n, (t, queue) in enumerate(arrivals):
+        target = by_name[queue.transfer_to] if queue.transfer_to and rng.random() < queue.transfer_share else None
+        contacts.append(
+            Arrival(
+                at=t,
+                event=ContactArrived(
+                    contact_id=f"c{n}",
+                    channel=queue.channel,
+                    queue=queue.name,
+                    skills=queue.skills,
+                    language=queue.language,
+                    priority=queue.priority,
+                ),
+                handle_seconds=_handle_time(queue, rng),
+                patience_seconds=rng.expovariate(1.0 / queue.mean_patience_seconds),
+                transfer_to=target.name if target else None,
+                transfer_skills=dict(target.skills) if target else None,
+                transfer_handle_seconds=_handle_time(target, rng) if target else 0.0,
+            )
         )
-        for n, (t, queue) in enumerate(arrivals)
-    ]
     return Workload(
         name=scenario.name,
         horizon=horizon,
