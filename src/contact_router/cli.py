@@ -172,5 +172,34 @@ def demo(
         stop_workers(procs)
 
 
+bench = typer.Typer(no_args_is_help=True, help="Benchmarks (code in benchmarks/ of a source checkout).")
+app.add_typer(bench, name="bench")
+
+
+def _benchmarks():  # noqa: ANN202 - the benchmarks live beside src/ in a checkout, not in the package
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "benchmarks").is_dir():
+        typer.echo("benchmarks/ not found: run from a source checkout (pip install -e .)", err=True)
+        raise typer.Exit(2)
+    sys.path.insert(0, str(root))
+    import benchmarks
+
+    return benchmarks
+
+
+@bench.command("quality")
+def bench_quality(
+    scenario: Annotated[list[Path] | None, typer.Option(help="Scenario YAML (repeatable).")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds (simulated days) per policy; medians are reported.")] = 5,
+) -> None:
+    """Routing quality of every scoring policy on the scenarios, with the offline simulator."""
+    _benchmarks()
+    from benchmarks.quality import run
+
+    typer.echo(run(scenario or [Path("scenarios/demo.yaml"), Path("scenarios/bank-day.yaml")], seeds))
+
+
 if __name__ == "__main__":
     app()
