@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
 from contact_router.settings import Settings
 
@@ -147,10 +146,7 @@ def demo(
     ports = [settings.metrics_port + i for i in range(workers)]
     logs = [run_dir / f"worker-{i}.log" for i in range(workers)]
     # The workers route by the scenario's routing section, as the offline simulator does.
-    run_dir.mkdir(parents=True, exist_ok=True)
-    routing = run_dir / "demo-routing.yaml"
-    routing.write_text(yaml.safe_dump(loaded.routing.model_dump(mode="json"), sort_keys=True))
-    env = {"CONTACT_ROUTER_ROUTING_CONFIG": str(routing.resolve())}
+    env = {"CONTACT_ROUTER_ROUTING_CONFIG": str(scenario.resolve())}
     procs = [
         start_worker(i, metrics_port=port, log_path=log, env=env)
         for i, (port, log) in enumerate(zip(ports, logs, strict=True))

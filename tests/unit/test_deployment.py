@@ -33,6 +33,15 @@ def test_router_environment_names_real_settings() -> None:
         assert set(SERVICES[name]["environment"]) <= fields
 
 
+def test_the_routers_routing_config_is_a_file_the_image_holds_and_it_loads() -> None:
+    from contact_router.routing.config import load_routing_config
+
+    path = SERVICES["router"]["environment"]["CONTACT_ROUTER_ROUTING_CONFIG"]
+    assert path.startswith("/app/") and "COPY scenarios ./scenarios" in (ROOT / "Dockerfile").read_text()
+    config = load_routing_config(ROOT / path.removeprefix("/app/"))
+    assert config == load_scenario(ROOT / "scenarios" / "demo.yaml").routing
+
+
 def test_router_and_simulator_run_real_cli_commands_on_real_files() -> None:
     commands = {c.name or c.callback.__name__ for c in app.registered_commands}
     assert SERVICES["router"]["command"][0] in commands

@@ -113,6 +113,11 @@ class RoutingConfig(BaseModel):
 
 
 def load_routing_config(path: Path | None) -> RoutingConfig:
+    """A routing config file, or a scenario file's `routing:` section (so one file can describe a
+    simulated center and the routing its workers run)."""
     if path is None:
         return RoutingConfig()
-    return RoutingConfig.model_validate(yaml.safe_load(path.read_text()) or {})
+    doc = yaml.safe_load(path.read_text()) or {}
+    if isinstance(doc, dict) and "routing" in doc and "queues" in doc and isinstance(doc["queues"], list):
+        doc = doc["routing"] or {}
+    return RoutingConfig.model_validate(doc)

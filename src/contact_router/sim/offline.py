@@ -106,6 +106,7 @@ class OfflineReport:
     occupancy: dict[str, float]
     handled_per_agent: dict[str, float]
     events: int
+    agents: dict[str, dict[str, float]] = field(default_factory=dict)  # per agent: occupancy, handled
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +117,7 @@ class OfflineReport:
             "occupancy": self.occupancy,
             "handled_per_agent": self.handled_per_agent,
             "events": self.events,
+            "agents": self.agents,
         }
 
     def render(self) -> str:
@@ -355,6 +357,15 @@ class OfflineSimulator:
             occupancy=_spread(occupancy),
             handled_per_agent=_spread(handled),
             events=self._events,
+            agents={
+                agent_id: {
+                    "occupancy": round(min(a.busy_seconds / a.staffed_seconds, 1.0), 4),
+                    "handled": a.handled,
+                    "staffed_hours": round(a.staffed_seconds / 3600, 3),
+                }
+                for agent_id, a in sorted(self._agents.items())
+                if a.staffed_seconds > 0
+            },
         )
 
 
