@@ -66,3 +66,20 @@ def test_relaxation_keeps_the_contacts_place_in_the_queue() -> None:
 def test_steps_must_be_in_increasing_order() -> None:
     with pytest.raises(ValidationError, match="increasing"):
         QueuePolicy(relaxation=[RelaxationStep(after_seconds=60), RelaxationStep(after_seconds=30)])
+
+
+def test_a_contact_assigned_by_a_timer_keeps_the_step_it_was_assigned_at() -> None:
+    """Its preference ends and a relaxation step falls due in the same timer: the contact is assigned
+    when the preference ends, so the step must not rewrite what it was assigned with."""
+    from contact_router.routing.config import QueuePolicy as Policy
+
+    d = RoutedDomain(RoutingConfig(default=Policy(preferred_agent_seconds=30, relaxation=[STEPS[0]])))
+    d.send("agent.logged_in", agent_in("pref", {"x": 5}))
+    d.send("agent.logged_in", agent_in("free", {"x": 4}, state="away"))
+    d.send("contact.arrived", contact("keeps-pref-busy", {"x": 1}), at=0)
+    d.send("agent.state_changed", {"agent_id": "free", "state": "available"}, at=0)
+    d.send("contact.arrived", contact("c1", {"x": 4}, preferred_agent_id="pref"), at=0)
+    assert d.state.contacts["c1"].agent_id is None  # waits for "pref"; "free" may not take it yet
+    (decision,) = d.tick(at=30)  # preference over (assigned to "free") and step 1 due at once
+    assert decision.agent_id == "free" and decision.relaxation_step == 0
+    assert d.state.contacts["c1"].relaxation_step == 0 and d.state.contacts["c1"].skills == {"x": 4}
