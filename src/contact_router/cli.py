@@ -168,6 +168,53 @@ def demo(
         stop_workers(procs)
 
 
+@app.command()
+def staffing(
+    calls: Annotated[float, typer.Option(min=0, help="Contacts arriving in the interval.")],
+    aht: Annotated[float, typer.Option(min=0.001, help="Average handle time, seconds (talk + hold + wrap-up).")],
+    threshold: Annotated[float, typer.Option(min=0, help="Service-level threshold, seconds (the T of 80/T).")],
+    interval: Annotated[float, typer.Option(min=1, help="Interval length, seconds.")] = 1800,
+    target_sl: Annotated[float, typer.Option(min=0, max=1, help="Service-level target.")] = 0.8,
+    agents: Annotated[int | None, typer.Option(min=1, help="Also show the figures with this many agents.")] = None,
+    patience: Annotated[
+        float | None, typer.Option(min=0.001, help="Mean patience, seconds: Erlang A (abandonment) instead of C.")
+    ] = None,
+    shrinkage: Annotated[float, typer.Option(min=0, max=0.99, help="Share of paid time off the phones.")] = 0.0,
+    max_occupancy: Annotated[float, typer.Option(min=0.01, max=1, help="Cap on agents' occupancy.")] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Agents required for a service-level target (Erlang C, or Erlang A with --patience)."""
+    from contact_router.staffing import agents_required, scheduled_agents
+    from contact_router.staffing.erlang import figures
+
+    rate = calls / interval
+    required = agents_required(rate, aht, threshold, target_sl, patience, max_occupancy)
+    doc: dict[str, object] = {
+        "model": "erlang_a" if patience is not None else "erlang_c",
+        "required": required.as_dict(),
+        "scheduled_agents": scheduled_agents(required.agents, shrinkage),
+    }
+    if agents is not None:
+        doc["with_agents"] = figures(rate, aht, agents, threshold, patience).as_dict()
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    model = "Erlang A" if patience is not None else "Erlang C"
+    typer.echo(f"{model}: {calls:g} contacts per {interval:g} s, AHT {aht:g} s, target {target_sl:.0%} within {threshold:g} s")
+
+    def describe(f: dict) -> str:  # type: ignore[type-arg]
+        text = (
+            f"service level {f['service_level']:.1%}, P(wait) {f['probability_of_waiting']:.3f}, "
+            f"ASA {f['asa_seconds']:.1f} s, occupancy {f['occupancy']:.1%}"
+        )
+        return text + (f", P(abandon) {f['probability_of_abandoning']:.3f}" if patience is not None else "")
+
+    typer.echo(f"required: {required.agents} agents on the phones: {describe(doc['required'])}")  # type: ignore[arg-type]
+    typer.echo(f"schedule: {doc['scheduled_agents']} agents (shrinkage {shrinkage:.0%})")
+    if agents is not None:
+        typer.echo(f"with {agents} agents: {describe(doc['with_agents'])}")  # type: ignore[arg-type]
+
+
 bench = typer.Typer(no_args_is_help=True, help="Benchmarks (code in benchmarks/ of a source checkout).")
 app.add_typer(bench, name="bench")
 
