@@ -23,6 +23,7 @@ from contact_router.contract import (
     ContactAbandoned,
     ContactAccepted,
     ContactAssigned,
+    ContactCallbackRequested,
     ContactClosed,
     ContactEnded,
     ContactTransferred,
@@ -51,6 +52,7 @@ class QueueStats:
     expired: int = 0  # closed by the sweeper (max wait or max handle time)
     open_at_end: int = 0  # neither answered nor abandoned when the run ended
     transferred: int = 0  # answered here, then transferred to another queue
+    callbacks: int = 0  # customers who asked to be called back instead of hanging up
     waits: list[float] = field(default_factory=list)
     proficiencies: list[float] = field(default_factory=list)
 
@@ -65,6 +67,7 @@ class QueueStats:
             total.expired += q.expired
             total.open_at_end += q.open_at_end
             total.transferred += q.transferred
+            total.callbacks += q.callbacks
             total.waits += q.waits
             total.proficiencies += q.proficiencies
         return total
@@ -78,6 +81,7 @@ class QueueStats:
             "expired": self.expired,
             "open_at_end": self.open_at_end,
             "transferred": self.transferred,
+            "callbacks": self.callbacks,
             "transfer_rate": self.transferred / self.answered if self.answered else math.nan,
             f"service_level_{int(target_seconds)}s": self.answered_in_time / finished if finished else math.nan,
             "asa_seconds": statistics.fmean(self.waits) if self.waits else math.nan,
@@ -190,9 +194,15 @@ class OfflineSimulator:
             elif kind == "arrive":
                 self._arrive(payload, t)
             elif kind == "patience":
-                # The customer hangs up while waiting or while an agent's phone is still ringing.
+                # The customer hangs up while waiting or while an agent's phone is still ringing, or
+                # asks to be called back (keeping their place) if their workload says so.
                 contact = self.state.contacts.get(payload)
-                if contact is not None and (contact.status is ContactStatus.WAITING or contact.offer_pending()):
+                if contact is None or contact.callback:
+                    pass
+                elif contact.status is ContactStatus.WAITING and self._arrival[payload].callback:
+                    self._apply(ContactCallbackRequested(contact_id=payload), t)
+                    self._queues[contact.queue].callbacks += 1
+                elif contact.status is ContactStatus.WAITING or contact.offer_pending():
                     self._apply(ContactAbandoned(contact_id=payload), t)
             elif kind == "end":
                 self._end(payload, t)

@@ -28,6 +28,12 @@ class QueueSpec(BaseModel):
     mean_patience_seconds: float = Field(gt=0, description="Mean of the exponential patience before abandoning.")
     priority: int = 0
     transfer_share: float = Field(0.0, ge=0, le=1, description="Offline: share of answered contacts transferred.")
+    callback_share: float = Field(
+        0.0, ge=0, le=1, description="Offline: share of customers asking for a callback when their patience ends."
+    )
+    preferred_agent_share: float = Field(
+        0.0, ge=0, le=1, description="Offline: share of contacts naming a preferred agent (a returning customer)."
+    )
     transfer_to: str | None = Field(None, description="Offline: the queue they are transferred to.")
 
 

@@ -39,6 +39,7 @@ class Arrival:
     transfer_to: str | None = None  # at the end of handling, transferred to this queue ...
     transfer_skills: dict[str, int] | None = None  # ... with its requirements ...
     transfer_handle_seconds: float = 0.0  # ... and handled there this long
+    callback: bool = False  # when patience ends, the customer asks for a callback instead of hanging up
 
 
 @dataclass
@@ -63,9 +64,11 @@ def from_scenario(scenario: Scenario, rng: random.Random) -> Workload:
             login = _agent(group, i, rng)
             agent_events += [(start, login), (end, AgentLoggedOut(agent_id=login.agent_id))]
     by_name = {q.name: q for q in scenario.queues}
+    agent_ids = sorted({e.agent_id for _, e in agent_events if isinstance(e, AgentLoggedIn)})
     contacts = []
     for n, (t, queue) in enumerate(arrivals):
         target = by_name[queue.transfer_to] if queue.transfer_to and rng.random() < queue.transfer_share else None
+        preferred = rng.choice(agent_ids) if agent_ids and rng.random() < queue.preferred_agent_share else None
         contacts.append(
             Arrival(
                 at=t,
@@ -76,12 +79,14 @@ def from_scenario(scenario: Scenario, rng: random.Random) -> Workload:
                     skills=queue.skills,
                     language=queue.language,
                     priority=queue.priority,
+                    preferred_agent_id=preferred,
                 ),
                 handle_seconds=_handle_time(queue, rng),
                 patience_seconds=rng.expovariate(1.0 / queue.mean_patience_seconds),
                 transfer_to=target.name if target else None,
                 transfer_skills=dict(target.skills) if target else None,
                 transfer_handle_seconds=_handle_time(target, rng) if target else 0.0,
+                callback=rng.random() < queue.callback_share,
             )
         )
     return Workload(
