@@ -90,6 +90,8 @@ class RoutingService:
         router: Router | None = None,
         cache_size: int = 10_000,
         max_conflicts: int = 20,
+        max_event_lead_seconds: float = 300.0,
+        max_event_lag_seconds: float = 86_400.0,
     ) -> None:
         self._store = store
         self._topics = topics
@@ -98,6 +100,8 @@ class RoutingService:
         self._indexed: dict[str, object] = {}  # deadlines last written to the store's index
         self._cache_size = cache_size
         self._max_conflicts = max_conflicts
+        self._max_lead = max_event_lead_seconds
+        self._max_lag = max_event_lag_seconds
 
     async def process(self, record: SourceRecord) -> Processed:
         try:
@@ -112,6 +116,13 @@ class RoutingService:
         if record.key is None or record.key.decode(errors="replace") != envelope.domain:
             # The key decides the partition, hence the one worker owning the domain: a wrong key breaks that.
             return self._dead_letter(record, "wrong_key", "Kafka key must equal the envelope's domain", envelope)
+        # Waits, SLAs and timers run on event time: an event far ahead of (or behind) when it was
+        # written would expire offers early or distort waits. Checked against the record's own time,
+        # which Kafka keeps, so a rebuild from old records still passes.
+        lead = envelope.timestamp - record.timestamp
+        if lead > self._max_lead or -lead > self._max_lag:
+            reason = f"event time is {lead:+.0f} s from the record's time (allowed -{self._max_lag:.0f} to +{self._max_lead:.0f})"
+            return self._dead_letter(record, "event_time", reason, envelope)
 
         for _ in range(self._max_conflicts):
             snapshot = await self._snapshot(envelope.domain)

@@ -33,5 +33,7 @@ class Settings(BaseSettings):
     kafka_session_timeout_seconds: float = Field(
         10.0, gt=0, description="A worker that stops heartbeating loses its partitions after this (failover time)."
     )
+    max_event_lead_seconds: float = Field(300.0, gt=0, description="Events timed further ahead of their record are dead-lettered.")
+    max_event_lag_seconds: float = Field(86_400.0, gt=0, description="Events timed further behind their record are dead-lettered.")
     timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
     log_level: str = "info"

@@ -31,6 +31,8 @@ def build_worker(settings: Settings) -> faust.Worker:
         topics=OutputTopics(settings.topic_routing_decisions, settings.topic_dead_letters),
         router=Router(load_routing_config(settings.routing_config)),
         cache_size=settings.domain_cache_size,
+        max_event_lead_seconds=settings.max_event_lead_seconds,
+        max_event_lag_seconds=settings.max_event_lag_seconds,
     )
     app = create_app(settings, service, store, metrics)
 
