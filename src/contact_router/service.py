@@ -178,6 +178,10 @@ class RoutingService:
                 self._indexed.pop(next(iter(self._indexed)))
         return deadline
 
+    def cached_states(self) -> list[tuple[str, DomainState]]:
+        """The domains this service holds state of (those its worker owns), for live gauges."""
+        return [(domain, snapshot.state) for domain, snapshot in list(self._cache.items())]
+
     def forget_cached(self) -> None:
         """Drop cached domain state, e.g. when partitions move: the store's version check would
         catch stale state anyway, this only saves the failed commit."""

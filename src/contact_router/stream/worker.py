@@ -14,6 +14,7 @@ from contact_router.service import OutputTopics, RoutingService
 from contact_router.settings import Settings
 from contact_router.state.redis_store import RedisStore
 from contact_router.stream.app import create_app
+from contact_router.stream.live_metrics import LiveStateCollector
 
 log = structlog.get_logger("contact_router.worker")
 
@@ -35,6 +36,7 @@ def build_worker(settings: Settings) -> faust.Worker:
         max_event_lag_seconds=settings.max_event_lag_seconds,
     )
     app = create_app(settings, service, store, metrics)
+    metrics.registry.register(LiveStateCollector(service.cached_states))
 
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
