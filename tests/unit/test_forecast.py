@@ -181,3 +181,21 @@ def test_the_profile_beats_seasonal_naive_a_week_ahead_on_the_bank_data() -> Non
         return t.weekday() in (6, 0, 1, 2, 3) and t.hour >= 7
 
     assert chosen.accuracy(busy).wape < naive.accuracy(busy).wape - 0.05
+
+
+def test_the_forecast_command_writes_the_profile_the_engine_loads(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from contact_router.cli import app
+
+    out = tmp_path / "retail.yaml"
+    args = ["forecast", "--csv", str(BANK_CSV), "--until", "1999-03-01", "--weeks", "4", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--timezone", "Asia/Jerusalem"])
+    assert result.exit_code == 0, result.output
+    profile = load_profile(out)
+    assert profile.fitted_until == date(1999, 3, 1) and profile.timezone == "Asia/Jerusalem"
+    assert profile == SeasonalProfile(weeks=4).fit(read_half_hours(BANK_CSV), date(1999, 3, 1)).model_copy(
+        update={"timezone": "Asia/Jerusalem"}
+    )
+    too_early = CliRunner().invoke(app, [*args[:4], "1999-01-02", *args[5:]])
+    assert too_early.exit_code == 2 and "no Monday" in too_early.output
