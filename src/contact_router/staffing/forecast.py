@@ -107,7 +107,7 @@ class SeasonalProfile:
     """Forecast each half hour by the same weekday and half hour of the last `weeks` weeks.
 
     Days whose total is below `screen_below` x the median total of that weekday in the window
-    (holidays, outages: the bank's closed Yom Kippur, a Saturday with 36 calls) are left out
+    (holidays, outages: the bank's Yom Kippur Monday had 161 calls, a Saturday 36) are left out
     first, so one odd day does not drag its weekday down for `weeks` weeks; 0 keeps every day.
     `weeks=1, screen_below=0` is the seasonal naive forecast (the latest same half hour).
     """
