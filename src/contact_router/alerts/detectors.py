@@ -43,7 +43,7 @@ from contact_router.contract import (
 )
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.engine import Decision
-from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
+from contact_router.routing.model import DUE_TOLERANCE_SECONDS, Agent, Contact, ContactStatus, DomainState
 
 HISTORY_SECONDS = 7 * 86_400.0  # customer history kept for the 7-day repeat rate
 
@@ -125,6 +125,7 @@ class _Watch:
         self.owner = owner
         self.state = state
         self.now = now
+        self.due_by = now + DUE_TOLERANCE_SECONDS  # timer deadlines up to this are reached
         self.book = AlertBook(state, now)
         self.facts: list[Fact] = []
 
@@ -310,7 +311,7 @@ class _Watch:
             share = self.config.policy(contact.queue).alerts.waiting_share
             waited = self.now - contact.arrived_at
             threshold = self._threshold(contact.queue)
-            if share is not None and waited >= share * threshold:
+            if share is not None and contact.arrived_at + share * threshold <= self.due_by:
                 self._contact_alert(
                     "contact_waiting_long", "warning", contact, {"waited_seconds": waited, "threshold_seconds": threshold}
                 )
@@ -319,7 +320,7 @@ class _Watch:
             queue
             for queue, stats in self.state.queues.items()
             if stats.evaluated_at is None
-            or stats.evaluated_at + self.config.policy(queue).alerts.evaluate_every_seconds <= self.now
+            or stats.evaluated_at + self.config.policy(queue).alerts.evaluate_every_seconds <= self.due_by
         ]
         if due:
             for queue in sorted(due):
@@ -400,7 +401,7 @@ class _Watch:
             if c is None or not c.accepted or c.assigned_at is None:
                 continue
             if self.config.policy(c.queue).alerts.handle_time_factor and (
-                self.now - c.assigned_at >= self.owner.long_handle_seconds(c.queue, self.state)
+                c.assigned_at + self.owner.long_handle_seconds(c.queue, self.state) <= self.due_by
             ):
                 return c
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from contact_router.alerts.state import ActiveAlert, alert_key
 from contact_router.contract import EscalationAlert
 from contact_router.contract.events import EscalationSubject
-from contact_router.routing.model import DomainState
+from contact_router.routing.model import DUE_TOLERANCE_SECONDS, DomainState
 
 Evidence = dict[str, float | int | str]
 
@@ -71,7 +71,7 @@ class AlertBook:
         done = [
             key
             for key, a in self.state.alerts.items()
-            if a.resolved_at is not None and a.resolved_at + a.cooldown_seconds <= self.now
+            if a.resolved_at is not None and a.resolved_at + a.cooldown_seconds <= self.now + DUE_TOLERANCE_SECONDS
         ]
         for key in done:
             self.state.remove_alert(key)

@@ -101,6 +101,11 @@ class RoutingConfig(BaseModel):
     )
     default: QueuePolicy = QueuePolicy()
     queues: dict[str, QueuePolicy] = Field(default_factory=dict, description="Per queue: what differs from default.")
+    forecasts: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Queue -> arrivals forecast profile (written by `contact-router forecast`), relative to this file: "
+        "the early warnings compare arrivals with it and staff the next half hour by it.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -128,4 +133,5 @@ def load_routing_config(path: Path | None) -> RoutingConfig:
     doc = yaml.safe_load(path.read_text()) or {}
     if isinstance(doc, dict) and "routing" in doc and "queues" in doc and isinstance(doc["queues"], list):
         doc = doc["routing"] or {}
-    return RoutingConfig.model_validate(doc)
+    config = RoutingConfig.model_validate(doc)
+    return config.model_copy(update={"forecasts": {q: path.parent / f for q, f in config.forecasts.items()}})

@@ -33,7 +33,7 @@ from contact_router.contract import (
 )
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.matching import best_contact, can_serve
-from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
+from contact_router.routing.model import DUE_TOLERANCE_SECONDS, Agent, Contact, ContactStatus, DomainState
 from contact_router.routing.relaxation import next_step_at, relax, step_reached
 from contact_router.routing.scoring import Match, best_agent, components, score
 
@@ -125,6 +125,7 @@ class _Run:
         self.state = state
         self.event_id = event_id
         self.now = now
+        self.due_by = now + DUE_TOLERANCE_SECONDS  # deadlines up to this are reached
         self.config = config
         self._window = config.occupancy_window_seconds
         self.decisions: list[Decision] = []
@@ -378,7 +379,7 @@ class _Run:
         maximum handle or wait time (the sweeper), relaxation steps reached (in queue order), then
         ends of wrap-up."""
         expired = sorted(
-            (c for c in self.state.contacts.values() if c.offer_pending() and (c.offer_expires_at or 0) <= self.now),
+            (c for c in self.state.contacts.values() if c.offer_pending() and (c.offer_expires_at or 0) <= self.due_by),
             key=lambda c: (c.offer_expires_at, c.contact_id),
         )
         for contact in expired:
@@ -388,26 +389,26 @@ class _Run:
             policy = self.config.policy(contact.queue)
             if contact.status is ContactStatus.ASSIGNED and not contact.offer_pending():
                 limit = policy.max_handle_seconds
-                if limit and contact.assigned_at is not None and contact.assigned_at + limit <= self.now:
+                if limit and contact.assigned_at is not None and contact.assigned_at + limit <= self.due_by:
                     self.contact_finished(contact.contact_id, "expired")
             elif contact.status is ContactStatus.WAITING:
                 limit = policy.max_wait_seconds
-                if limit and contact.arrived_at + limit <= self.now:
+                if limit and contact.arrived_at + limit <= self.due_by:
                     self.contact_finished(contact.contact_id, "expired")
         for contact in sorted(self.state.waiting(), key=self._order):
-            if contact.preferred_until is not None and contact.preferred_until <= self.now:
+            if contact.preferred_until is not None and contact.preferred_until <= self.due_by:
                 contact.preferred_until = None  # waited long enough for the preferred agent
                 self.state.touch_contact(contact)
                 self._route(contact, announce_wait=False)
         for contact in sorted(self.state.waiting(), key=self._order):
             policy = self.config.policy(contact.queue)
-            step = step_reached(policy, self.now - contact.arrived_at)
+            step = step_reached(policy, self.due_by - contact.arrived_at)
             if step > contact.relaxation_step:
                 relax(contact, policy, step)
                 self.state.touch_contact(contact)
                 self._route(contact, announce_wait=False)
         wrapped = sorted(
-            (a for a in self.state.agents.values() if a.wrap_up_until is not None and a.wrap_up_until <= self.now),
+            (a for a in self.state.agents.values() if a.wrap_up_until is not None and a.wrap_up_until <= self.due_by),
             key=lambda a: (a.wrap_up_until, a.agent_id),
         )
         for agent in wrapped:

@@ -10,6 +10,11 @@ from enum import StrEnum
 from contact_router.alerts.state import ActiveAlert, CustomerHistory, QueueStats
 from contact_router.contract import AgentState, Channel
 
+# A timer's event time can land a hair before its deadline: it travels as RFC 3339 (microseconds)
+# and POSIX seconds near 1.7e9 are floats with ~0.24 us resolution. Deadlines count as reached this
+# close, or a timer would fire, change nothing and ask for itself again.
+DUE_TOLERANCE_SECONDS = 0.001
+
 
 class ContactStatus(StrEnum):
     WAITING = "waiting"

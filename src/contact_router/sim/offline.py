@@ -1,8 +1,9 @@
 """The offline simulator: a discrete-event run of a workload on a virtual clock, no Kafka, no Redis.
 
-It drives the very same routing core as the workers (Router on a DomainState), so what it measures
-(service level, ASA, abandonment, skill match, occupancy) is what production routing would do with
-the same arrivals, handle times and patience. A simulated day takes seconds.
+It drives the very same core as the workers (core.Engine on a DomainState: routing and early
+warnings), so what it measures (service level, ASA, abandonment, skill match, occupancy, and how
+early and how right the warnings are) is what production would do with the same arrivals, handle
+times and patience. A simulated day takes seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from contact_router.alerts.outlook import Forecast
 from contact_router.contract import (
     AgentLoggedIn,
     AgentLoggedOut,
@@ -32,8 +34,9 @@ from contact_router.contract import (
     OfferTimedOut,
     TimerFired,
 )
-from contact_router.contract.events import INPUT_TYPE_NAMES, OUTPUT_TYPE_NAMES
-from contact_router.routing import DomainState, Rejection, Router
+from contact_router.contract.events import INPUT_TYPE_NAMES, OUTPUT_TYPE_NAMES, EscalationAlert
+from contact_router.core import Engine
+from contact_router.routing import DomainState, Rejection
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.model import ContactStatus
 from contact_router.sim.scenario import Scenario
@@ -41,6 +44,20 @@ from contact_router.sim.workload import Arrival, Workload, dumps, from_scenario
 
 # Virtual time starts on a Monday at midnight UTC (POSIX seconds); only differences matter.
 EPOCH = 1_767_571_200.0
+# Timers past the end of the workload are only the detectors' ticks and late sweeps: a run stops
+# scheduling them this long after its horizon (contacts still ending are played out regardless).
+TIMER_GRACE_SECONDS = 2 * 3600.0
+
+
+@dataclass(frozen=True)
+class Wait:
+    """One wait of a contact in a queue, as it really ended: the truth early warnings are judged by."""
+
+    contact_id: str
+    queue: str
+    arrived: float  # simulated seconds
+    ended: float
+    answered: bool
 
 
 @dataclass
@@ -155,10 +172,13 @@ class OfflineSimulator:
         seed: int = 7,
         record: list[bytes] | None = None,
         domain: str = "offline",
+        forecasts: dict[str, Forecast] | None = None,
     ) -> None:
         self.workload = workload
         self.rng = random.Random(seed)
-        self.router = Router(routing)
+        self.engine = Engine(routing, forecasts)
+        self.alerts: list[tuple[float, EscalationAlert]] = []  # (simulated time, alert), in order
+        self.waits: list[Wait] = []
         self.state = DomainState()
         self.record = record  # when given: every input and decision, as JSONL envelopes
         self.domain = domain
@@ -248,12 +268,16 @@ class OfflineSimulator:
     def _apply(self, event: InputEvent, t: float) -> None:
         self._events += 1
         event_id = f"off-{self._events}"
-        decisions = self.router.handle(self.state, event, event_id, EPOCH + t)
+        outcome = self.engine.handle(self.state, event, event_id, EPOCH + t)
+        decisions = outcome.decisions
         self.state.clear_changes()
+        self.alerts += [(t, alert) for alert in outcome.alerts]
         if self.record is not None:
             self._record(event_id, INPUT_TYPE_NAMES[type(event)], event, t)
             for d in decisions:
                 self._record(d.decision_id, OUTPUT_TYPE_NAMES[type(d)], d, t)
+            for alert in outcome.alerts:
+                self._record(f"{alert.alert_id}:{alert.status}", OUTPUT_TYPE_NAMES[EscalationAlert], alert, t)
         for d in decisions:
             if isinstance(d, ContactAssigned):
                 self._assigned(d, t)
@@ -262,7 +286,9 @@ class OfflineSimulator:
             elif isinstance(d, OfferTimedOut):
                 self._release(d.agent_id, t)
         # Deadlines (offer timeouts, wrap-up, relaxation, the sweeper) fire as timer.fired, as in a worker.
-        deadline = self.router.next_deadline(self.state)
+        deadline = self.engine.next_deadline(self.state)
+        if deadline is not None and deadline - EPOCH > self.workload.horizon + TIMER_GRACE_SECONDS:
+            deadline = None
         if deadline is not None and (self._timer_at is None or deadline - EPOCH < self._timer_at):
             self._timer_at = deadline - EPOCH
             self._at(self._timer_at, "timer", None)
@@ -319,8 +345,9 @@ class OfflineSimulator:
         stats.answered += 1
         stats.waits.append(waited)
         stats.proficiencies.append(self._proficiency[contact_id])
-        if waited <= self.workload.service_level_seconds:
+        if waited <= self.engine.config.policy(queue).service_level_seconds:
             stats.answered_in_time += 1
+        self.waits.append(Wait(contact_id, queue, t - waited, t, answered=True))
         handle = arrival.transfer_handle_seconds if contact_id in self._transferred else arrival.handle_seconds
         self._at(t + handle, "end", contact_id)
 
@@ -342,6 +369,8 @@ class OfflineSimulator:
             self._queues[d.queue].expired += 1
         elif d.outcome == "abandoned" and not self._was_answered(d.contact_id):
             self._queues[d.queue].abandoned += 1
+        if d.outcome != "completed" and not self._was_answered(d.contact_id):
+            self.waits.append(Wait(d.contact_id, d.queue, t - d.waited_seconds, t, answered=False))
         if d.agent_id is not None:
             self._agents[d.agent_id].handled += 1
             self._release(d.agent_id, t)

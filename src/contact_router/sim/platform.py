@@ -234,7 +234,7 @@ class PlatformSimulator:
 
     def _connect(self, contact_id: str, contact: _Contact, waited: float) -> None:
         contact.connected = True
-        if waited <= self.scenario.service_level_seconds:
+        if waited <= self.scenario.routing.policy(contact.queue.name).service_level_seconds:
             self.stats.answered_within_20s += 1
         q = contact.queue
         handle = self.rng.lognormvariate(math.log(q.mean_handle_seconds) - q.handle_sigma**2 / 2, q.handle_sigma)

@@ -83,8 +83,6 @@ class Scenario(BaseModel):
     )
     ring_seconds: float = Field(3.0, ge=0, description="Offline: mean time an agent takes to answer an offer.")
     answer_share: float = Field(1.0, ge=0, le=1, description="Offline: share of offers answered (the rest ring out).")
-    service_level_seconds: float = Field(20.0, gt=0, description="Answered within this many seconds counts.")
-    service_level_target: float = Field(0.8, gt=0, le=1)
 
     @model_validator(mode="after")
     def _transfers_name_queues(self) -> Scenario:
@@ -118,6 +116,9 @@ def load_scenario(path: Path) -> Scenario:
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise ScenarioError(f"{path}: invalid scenario:\n" + "\n".join(lines)) from None
+    if scenario.routing.forecasts:  # relative to the scenario file, as for a routing config file
+        forecasts = {q: path.parent / f for q, f in scenario.routing.forecasts.items()}
+        scenario = scenario.model_copy(update={"routing": scenario.routing.model_copy(update={"forecasts": forecasts})})
     if scenario.replay is not None and not scenario.replay.csv.is_absolute():
         csv_path = (path.parent / scenario.replay.csv).resolve()
         if not csv_path.is_file():

@@ -95,7 +95,7 @@ def from_scenario(scenario: Scenario, rng: random.Random) -> Workload:
         agent_events=agent_events,
         arrivals=contacts,
         queues=[q.name for q in scenario.queues],
-        service_level_seconds=scenario.service_level_seconds,
+        service_level_seconds=scenario.routing.default.service_level_seconds,
         ring_seconds=scenario.ring_seconds,
         answer_share=scenario.answer_share,
     )

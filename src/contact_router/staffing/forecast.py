@@ -97,6 +97,11 @@ def save_profile(profile: ForecastProfile, path: Path) -> None:
     path.write_text(text)
 
 
+def load_profiles(paths: Mapping[str, Path]) -> dict[str, ForecastProfile]:
+    """Each queue's profile, as a routing config names them."""
+    return {queue: load_profile(path) for queue, path in paths.items()}
+
+
 def load_profile(path: Path) -> ForecastProfile:
     """Read a profile written by save_profile (YAML, or the same document as JSON)."""
     return ForecastProfile.model_validate(yaml.safe_load(path.read_text()))

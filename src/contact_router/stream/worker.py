@@ -12,6 +12,7 @@ from contact_router.metrics import Metrics
 from contact_router.routing.config import load_routing_config
 from contact_router.service import OutputTopics, RoutingService
 from contact_router.settings import Settings
+from contact_router.staffing.forecast import load_profiles
 from contact_router.state.redis_store import RedisStore
 from contact_router.stream.app import create_app
 from contact_router.stream.live_metrics import LiveStateCollector
@@ -33,7 +34,7 @@ def build_worker(settings: Settings) -> faust.Worker:
         topics=OutputTopics(
             settings.topic_routing_decisions, settings.topic_dead_letters, settings.topic_escalation_alerts
         ),
-        engine=Engine(routing),
+        engine=Engine(routing, forecasts=load_profiles(routing.forecasts)),
         cache_size=settings.domain_cache_size,
         max_event_lead_seconds=settings.max_event_lead_seconds,
         max_event_lag_seconds=settings.max_event_lag_seconds,
