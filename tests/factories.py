@@ -58,3 +58,42 @@ class RoutedDomain:
 
 def assigned(decisions: list[Any]) -> list[tuple[str, str]]:
     return [(d.contact_id, d.agent_id) for d in decisions if isinstance(d, ContactAssigned)]
+
+
+class WatchedDomain:
+    """One routing domain driven through the whole pure core (routing and early warnings), keeping
+    every alert raised; times are seconds from the start of the half hour T0 is in, so tests know
+    which half hour their events count in."""
+
+    def __init__(self, config: RoutingConfig | None = None, forecasts: dict[str, Any] | None = None) -> None:
+        from contact_router.alerts.state import period_of
+        from contact_router.core import Engine
+
+        self.start = period_of(T0.timestamp())
+        self.state = DomainState()
+        self.engine = Engine(config, forecasts)
+        self.alerts: list[Any] = []
+        self.facts: list[Any] = []
+
+    def send(self, type_: str, data: dict[str, Any], at: float = 0.0) -> Any:
+        env = envelope(type_, data, at=self.start + at - T0.timestamp())
+        outcome = self.engine.handle(self.state, parse_input(env), env.id, env.timestamp)
+        self.alerts += outcome.alerts
+        self.facts += outcome.facts
+        return outcome
+
+    def run_timers(self, until: float) -> None:
+        """Fire every timer the domain asks for up to `until`, as the worker would."""
+        for _ in range(100_000):
+            deadline = self.engine.next_deadline(self.state)
+            if deadline is None or deadline > self.start + until:
+                return
+            self.send("timer.fired", {}, at=deadline - self.start)
+        raise AssertionError("timers never settle: a deadline that firing does not move")
+
+    def firing(self) -> set[tuple[str, str]]:
+        """(kind, subject id) of the alerts firing now."""
+        return {(a.kind, a.subject_id) for a in self.state.alerts.values() if a.resolved_at is None}
+
+    def raised(self, kind: str) -> list[Any]:
+        return [a for a in self.alerts if a.kind == kind and a.status == "firing"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -237,6 +238,31 @@ def staffing(
         typer.echo(f"with {agents} agents: {describe(doc['with_agents'])}")  # type: ignore[arg-type]
 
 
+@app.command()
+def forecast(
+    csv_path: Annotated[Path, typer.Option("--csv", help="Arrivals: CSV of date,bin_start,calls (bins within half hours).")],
+    until: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day NOT used: fit on the days before.")],
+    weeks: Annotated[int, typer.Option(min=1, help="Weeks of history per weekday and half hour.")] = 8,
+    out: Annotated[Path, typer.Option(help="Profile file to write (YAML), for the routing config to name.")] = Path(
+        "profile.yaml"
+    ),
+    timezone: Annotated[str, typer.Option(help="IANA zone of the CSV's wall clock.")] = "UTC",
+) -> None:
+    """Fit a half-hour arrivals profile (per weekday) on history and write it for the engine."""
+    from contact_router.staffing import forecast as fc
+
+    try:
+        profile = fc.SeasonalProfile(weeks=weeks).fit(fc.read_half_hours(csv_path), until.date())
+        profile = fc.ForecastProfile.model_validate({**profile.model_dump(), "timezone": timezone})
+    except (OSError, ValueError) as exc:
+        typer.echo(f"{csv_path}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    fc.save_profile(profile, out)
+    typer.echo(f"{out}: {profile.method}, days before {profile.fitted_until}")
+    for day, values in profile.weekdays.items():
+        typer.echo(f"  {fc.WEEKDAY_NAMES[day]:<9} {sum(values):8.0f} expected, peak {max(values):.0f} per half hour")
+
+
 bench = typer.Typer(no_args_is_help=True, help="Benchmarks (code in benchmarks/ of a source checkout).")
 app.add_typer(bench, name="bench")
 
@@ -264,6 +290,21 @@ def bench_quality(
     from benchmarks.quality import run
 
     typer.echo(run(scenario or [Path("scenarios/demo.yaml"), Path("scenarios/bank-day.yaml")], seeds))
+
+
+@bench.command("forecast")
+def bench_forecast(
+    csv_path: Annotated[Path, typer.Option("--csv", help="Arrivals CSV (date,bin_start,calls).")] = Path(
+        "../shared/data/anonymous_bank_1999_arrivals_6min.csv"
+    ),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Half-hour arrival forecasts a week ahead on the bank's 1999 data, against baselines."""
+    _benchmarks()
+    from benchmarks.forecast import render, run
+
+    result = run(csv_path)
+    typer.echo(json.dumps(result, indent=2) if as_json else render(result))
 
 
 if __name__ == "__main__":

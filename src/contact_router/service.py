@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from contact_router.alerts.kpis import Fact
 from contact_router.contract import (
     INPUT_TYPES,
     DeadLetter,
@@ -21,8 +22,9 @@ from contact_router.contract import (
     decode_envelope,
     parse_input,
 )
-from contact_router.contract.events import OUTPUT_TYPE_NAMES
-from contact_router.routing import Rejection, Router
+from contact_router.contract.events import OUTPUT_TYPE_NAMES, EscalationAlert
+from contact_router.core import Engine, Outcome
+from contact_router.routing import Rejection
 from contact_router.routing.engine import Decision
 from contact_router.routing.model import DomainState
 from contact_router.state.store import (
@@ -55,6 +57,7 @@ class SourceRecord:
 class OutputTopics:
     decisions: str = "routing-decisions"
     dead_letters: str = "dead-letters"
+    alerts: str = "escalation-alerts"
 
 
 class Result(StrEnum):
@@ -73,6 +76,8 @@ class Processed:
     reason_kind: str | None = None  # for dead letters: bounded
     reason: str | None = None  # human-readable, free of payload content
     decisions: list[Decision] = field(default_factory=list)
+    alerts: list[EscalationAlert] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)  # KPI facts for the metrics
     domain: str | None = None
     next_deadline: float | None = None  # when the domain next needs a timer.fired (applied events)
 
@@ -87,7 +92,7 @@ class RoutingService:
         store: StateStore,
         *,
         topics: OutputTopics = OutputTopics(),
-        router: Router | None = None,
+        engine: Engine | None = None,
         cache_size: int = 10_000,
         max_conflicts: int = 20,
         max_event_lead_seconds: float = 300.0,
@@ -95,7 +100,7 @@ class RoutingService:
     ) -> None:
         self._store = store
         self._topics = topics
-        self._router = router or Router()
+        self._engine = engine or Engine()
         self._cache: OrderedDict[str, Snapshot] = OrderedDict()
         self._indexed: dict[str, object] = {}  # deadlines last written to the store's index
         self._cache_size = cache_size
@@ -126,12 +131,16 @@ class RoutingService:
 
         for _ in range(self._max_conflicts):
             snapshot = await self._snapshot(envelope.domain)
+            state = snapshot.state
+            refs = [r for r in self._engine.customers_needed(state, event) if r not in state.customers]
+            state.customers.update(await self._store.load_customers(envelope.domain, refs))
             rejection: Rejection | None = None
-            decisions: list[Decision] = []
+            outcome = Outcome()
             try:
-                decisions = self._router.handle(snapshot.state, event, envelope.id, envelope.timestamp)
-                outputs = [self._decision_record(envelope, d) for d in decisions]
-                changes = Changes.of(snapshot.state)
+                outcome = self._engine.handle(state, event, envelope.id, envelope.timestamp)
+                outputs = [self._decision_record(envelope, d) for d in outcome.decisions]
+                outputs += [self._alert_record(envelope, a) for a in outcome.alerts]
+                changes = Changes.of(state)
             except Rejection as exc:
                 rejection = exc
                 outputs = [self._dead_letter_record(record, exc.reason, envelope)]
@@ -142,17 +151,18 @@ class RoutingService:
                 self._cache.pop(envelope.domain, None)
                 return self._dead_letter(record, "invariant", f"store refused the change: {exc}", envelope)
             if result.status is CommitStatus.APPLIED:
-                snapshot.state.clear_changes()
-                self._remember(envelope.domain, Snapshot(result.version, snapshot.state))
-                deadline = await self._index_deadline(envelope.domain, snapshot.state, envelope.timestamp)
+                state.clear_changes()
+                state.customers.clear()  # loaded for this event only; the store keeps them
+                self._remember(envelope.domain, Snapshot(result.version, state))
+                deadline = await self._index_deadline(envelope.domain, state, envelope.timestamp)
                 if rejection is not None:
                     return Processed(
                         Result.REJECTED, outputs, event_type, envelope.timestamp, "rejected", rejection.reason,
                         domain=envelope.domain, next_deadline=deadline,
                     )
                 return Processed(
-                    Result.APPLIED, outputs, event_type, envelope.timestamp, decisions=decisions,
-                    domain=envelope.domain, next_deadline=deadline,
+                    Result.APPLIED, outputs, event_type, envelope.timestamp, decisions=outcome.decisions,
+                    alerts=outcome.alerts, facts=outcome.facts, domain=envelope.domain, next_deadline=deadline,
                 )
             # The cached state was changed by this attempt or is stale: forget it either way.
             self._cache.pop(envelope.domain, None)
@@ -164,7 +174,7 @@ class RoutingService:
         """Keep the store's deadline index a lower bound of the domain's next deadline, for re-arming
         timers after a restart. Written only when a deadline comes earlier than the indexed one or
         the indexed one has passed; an early entry only costs a timer.fired that changes nothing."""
-        deadline = self._router.next_deadline(state)
+        deadline = self._engine.next_deadline(state)
         indexed = self._indexed.get(domain, _UNKNOWN)
         passed = indexed is _UNKNOWN or indexed is None or indexed <= now  # type: ignore[operator]
         if deadline is None:
@@ -211,6 +221,17 @@ class RoutingService:
             data=decision.model_dump(mode="json"),
         )
         return OutputRecord(self._topics.decisions, trigger.domain, envelope.to_bytes())
+
+    def _alert_record(self, trigger: Envelope, alert: EscalationAlert) -> OutputRecord:
+        envelope = Envelope(
+            id=f"{alert.alert_id}:{alert.status}",  # firing and resolved are two messages of one alert
+            type=OUTPUT_TYPE_NAMES[EscalationAlert],
+            time=trigger.time,
+            domain=trigger.domain,
+            source=SOURCE,
+            data=alert.model_dump(mode="json"),
+        )
+        return OutputRecord(self._topics.alerts, trigger.domain, envelope.to_bytes())
 
     def _dead_letter(self, record: SourceRecord, kind: str, reason: str, envelope: Envelope | None) -> Processed:
         event_type = envelope.type if envelope is not None and envelope.type in INPUT_TYPES else "unknown"

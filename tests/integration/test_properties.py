@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contact_router.contract import Envelope
-from contact_router.routing import Router
+from contact_router.core import Engine
 from contact_router.routing.config import QueuePolicy, RelaxationStep, RoutingConfig
 from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
 from contact_router.service import Result, RoutingService, SourceRecord
@@ -169,8 +169,8 @@ def check_decisions(before: DomainState, after: DomainState, decisions: list[dic
 
 async def run_sequence(store_factory, steps: list[tuple[str, str | None, dict | None]]) -> None:  # noqa: ANN001
     store = await store_factory()
-    router = Router(CONFIG)
-    service = RoutingService(store, router=router)
+    engine = Engine(CONFIG)
+    service = RoutingService(store, engine=engine)
     history: list[SourceRecord] = []
     terminal: Counter[str] = Counter()
     arrived: set[str] = set()
@@ -194,7 +194,7 @@ async def run_sequence(store_factory, steps: list[tuple[str, str | None, dict | 
                 arrived.add(orjson.loads(record.value)["data"]["contact_id"])
         check_state(after)
         # The deadline index is a lower bound of the next deadline: a restarted worker misses no timer.
-        deadline = router.next_deadline(after)
+        deadline = engine.next_deadline(after)
         if deadline is not None:
             indexed = (await store.indexed_deadlines()).get("d")
             assert indexed is not None and indexed <= deadline, f"index {indexed} later than deadline {deadline}"
@@ -210,22 +210,23 @@ async def run_sequence(store_factory, steps: list[tuple[str, str | None, dict | 
                     await apply(history[len(history) // 2])
                 continue
             if topic == "restart":
-                service = RoutingService(store, router=router)  # a new worker: empty cache, same store
+                service = RoutingService(store, engine=engine)  # a new worker: empty cache, same store
                 continue
             record = to_record(envelope(type_, data, domain="d", at=clock, id_=f"e{len(history)}"), topic)
             history.append(record)
             await apply(record)
-        # Time moves on and each deadline fires, as the worker's timers do: re-offers set new ones,
-        # but every agent is skipped at most once per contact, so it must come to an end.
+        # Time moves on and each routing deadline fires, as the worker's timers do: re-offers set new
+        # ones, but every agent is skipped at most once per contact, so it must come to an end. (The
+        # detectors' evaluation ticks go on while agents are logged in: they are not waited for.)
         for n in range(len(AGENTS) * len(CONTACTS) + 10):
-            deadline = router.next_deadline((await store.load("d")).state)
+            deadline = engine.router.next_deadline((await store.load("d")).state)
             if deadline is None:
                 break
             tick_env = envelope("timer.fired", {}, domain="d", id_=f"tick-{n}")
             tick_env = tick_env.model_copy(update={"time": datetime.fromtimestamp(deadline, tz=UTC)})
             await apply(to_record(tick_env, "contact-events"))
         final = (await store.load("d")).state
-        assert router.next_deadline(final) is None, "deadlines keep coming"
+        assert engine.router.next_deadline(final) is None, "deadlines keep coming"
         assert not [c for c in final.contacts.values() if c.offer_pending()]
         # Finish everything: every contact that arrived must reach exactly one terminal outcome.
         for cid in sorted((await store.load("d")).state.contacts):

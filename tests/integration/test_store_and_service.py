@@ -48,6 +48,52 @@ async def test_commit_then_load_round_trips_records_exactly(store) -> None:  # n
     assert loaded.state.contacts == {"c1": state.contacts["c1"]}
 
 
+async def test_detector_records_round_trip_and_customer_histories_load_by_ref(store) -> None:  # noqa: ANN001
+    from contact_router.alerts.state import ActiveAlert, CustomerHistory, PeriodCounts, QueueStats
+
+    state = DomainState()
+    stats = QueueStats(period_start=1800.0, current=PeriodCounts(3, 2, 1, 1), aht=181.25, skills={"s": 2})
+    alert = ActiveAlert("sla_at_risk:queue:q:1", "sla_at_risk", "warning", "queue", "q", "q", 1.5, 2.5, 600.0)
+    state.touch_queue("q", stats)
+    state.touch_alert(alert)
+    state.touch_customer("ref-1", CustomerHistory([(1.0, "q", "voice")], last_csat=2))
+    await store.commit("d", 0, "e1", Changes.of(state), [])
+    loaded = (await store.load("d")).state
+    assert loaded.queues == {"q": stats} and loaded.alerts == {alert.key: alert}
+    assert loaded.customers == {}  # loaded per event, by reference
+    assert await store.load_customers("d", ["ref-1", "ref-2"]) == {"ref-1": state.customers["ref-1"]}
+    gone = DomainState()
+    gone.remove_alert(alert.key)
+    await store.commit("d", 1, "e2", Changes.of(gone), [])
+    assert (await store.load("d")).state.alerts == {}
+
+
+async def test_alerts_go_to_their_topic_and_survive_a_worker_restart(store) -> None:  # noqa: ANN001
+    from contact_router.core import Engine
+    from contact_router.routing.config import RoutingConfig
+
+    engine = Engine(RoutingConfig.model_validate({"default": {"service_level_seconds": 20}}))
+    service = RoutingService(store, engine=engine)
+    await service.process(record(envelope("agent.logged_in", agent_in("a1", {}), at=0)))
+    await service.process(record(envelope("contact.arrived", contact("c0", {}, customer_ref="r"), at=0), offset=1))
+    await service.process(record(envelope("contact.ended", {"contact_id": "c0", "csat": 1}, at=5), offset=2))
+    again = envelope("contact.arrived", contact("c1", {}, customer_ref="r"), at=10)
+    processed = await service.process(record(again, offset=3))
+    alerts = [orjson.loads(o.value) for o in processed.outputs if o.topic == "escalation-alerts"]
+    assert {(a["data"]["kind"], a["data"]["status"]) for a in alerts} == {
+        ("repeat_contact", "firing"),
+        ("previous_csat_low", "firing"),
+    }
+    assert all(a["type"] == "escalation.alert" and a["id"].endswith(":firing") for a in alerts)
+    # A fresh worker (empty cache) resolves the same alerts when the contact ends: they were stored.
+    ended = await RoutingService(store, engine=engine).process(
+        record(envelope("contact.ended", {"contact_id": "c1"}, at=20), offset=4)
+    )
+    resolved = [orjson.loads(o.value)["data"] for o in ended.outputs if o.topic == "escalation-alerts"]
+    assert {(a["kind"], a["status"]) for a in resolved} == {("repeat_contact", "resolved"), ("previous_csat_low", "resolved")}
+    assert {a["alert_id"] for a in resolved} == {a["data"]["alert_id"] for a in alerts}
+
+
 async def test_replayed_event_returns_its_first_outputs_and_changes_nothing(store) -> None:  # noqa: ANN001
     state = DomainState()
     state.touch_agent(agent("a1"))

@@ -159,18 +159,22 @@ def test_acceptance_must_match_the_assignment() -> None:
         d.send("contact.accepted", {"contact_id": "c1", "agent_id": "a2"})
 
 
-@pytest.mark.parametrize(
-    ("type_", "data"),
-    [
-        ("contact.sentiment", {"contact_id": "c1", "score": -0.5}),
-        ("contact.held", {"contact_id": "c1"}),
-    ],
-)
-def test_contract_events_this_version_does_not_act_on_are_rejected_not_dropped(type_: str, data: dict) -> None:
+def test_holds_and_sentiment_are_remembered_for_the_early_warnings() -> None:
     d = Domain()
+    d.send("agent.logged_in", agent_in("a1", {}))
     d.send("contact.arrived", contact("c1", {}))
-    with pytest.raises(Rejection, match="not handled by this version"):
-        d.send(type_, data)
+    d.send("contact.arrived", contact("c2", {}))
+    with pytest.raises(Rejection, match="only a contact in progress can be held"):
+        d.send("contact.held", {"contact_id": "c2"})  # still waiting
+    for type_ in ("contact.held", "contact.held", "contact.resumed", "contact.held"):
+        assert d.send(type_, {"contact_id": "c1"}) == []
+    assert d.state.contacts["c1"].holds == 2 and d.state.contacts["c1"].on_hold
+    d.send("contact.sentiment", {"contact_id": "c2", "score": 0.4}, at=10)
+    d.send("contact.sentiment", {"contact_id": "c2", "score": -0.3}, at=40)
+    c2 = d.state.contacts["c2"]
+    assert (c2.sentiment_prev, c2.sentiment, c2.sentiment_at - c2.sentiment_prev_at) == (0.4, -0.3, 30)
+    with pytest.raises(Rejection, match="unknown contact"):
+        d.send("contact.sentiment", {"contact_id": "nobody", "score": 0.0})
 
 
 def test_a_callback_keeps_its_place_and_the_assignment_says_call_back() -> None:

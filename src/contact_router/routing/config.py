@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contact_router.alerts.config import AlertPolicy
+
 Scoring = Literal["blend", "best_skilled", "longest_idle", "least_occupied", "round_robin", "random"]
 
 
@@ -72,6 +74,12 @@ class QueuePolicy(BaseModel):
     relaxation: list[RelaxationStep] = Field(
         default_factory=list, description="Bullseye steps, in increasing after_seconds."
     )
+    service_level_seconds: float = Field(20.0, gt=0, description="Answered within this counts towards service level.")
+    service_level_target: float = Field(0.8, gt=0, le=1, description="The share to answer within it (80/20).")
+    expected_handle_seconds: float = Field(
+        300.0, gt=0, description="Handle time to plan with until the queue has measured its own."
+    )
+    alerts: AlertPolicy = AlertPolicy()
 
     @model_validator(mode="after")
     def _steps_in_order(self) -> QueuePolicy:

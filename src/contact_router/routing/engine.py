@@ -20,9 +20,12 @@ from contact_router.contract import (
     ContactCallbackRequested,
     ContactClosed,
     ContactEnded,
+    ContactHeld,
     ContactNotAnswered,
     ContactQueued,
     ContactRejected,
+    ContactResumed,
+    ContactSentiment,
     ContactTransferred,
     InputEvent,
     OfferTimedOut,
@@ -80,9 +83,13 @@ class Router:
                 run.callback_requested(event.contact_id)
             case ContactTransferred():
                 run.contact_transferred(event)
+            case ContactHeld():
+                run.contact_held(event.contact_id, on_hold=True)
+            case ContactResumed():
+                run.contact_held(event.contact_id, on_hold=False)
+            case ContactSentiment():
+                run.contact_sentiment(event.contact_id, event.score)
             case _:
-                # Offers, transfers, holds, callbacks and sentiment are in the contract (platforms can
-                # publish them) but this version does not act on them yet: dead-lettered, not dropped.
                 raise Rejection(f"{type(event).__name__} is not handled by this version of the router")
         return run.decisions
 
@@ -345,6 +352,26 @@ class _Run:
         self.state.touch_contact(contact)
         self._route(contact)
         self._serve_waiting(agent)
+
+    def contact_held(self, contact_id: str, *, on_hold: bool) -> None:
+        """Holds change no routing, but the early warnings count them (many holds: a struggling call)."""
+        contact = self.state.contacts.get(contact_id)
+        if contact is None or contact.status is not ContactStatus.ASSIGNED or not contact.accepted:
+            raise Rejection("only a contact in progress can be held or resumed")
+        if on_hold and not contact.on_hold:
+            contact.holds += 1
+        contact.on_hold = on_hold
+        self.state.touch_contact(contact)
+
+    def contact_sentiment(self, contact_id: str, score: float) -> None:
+        """Remembered for the early warnings: the level and how fast it moves."""
+        contact = self.state.contacts.get(contact_id)
+        if contact is None:
+            raise Rejection("unknown contact (never arrived, or already finished)")
+        contact.sentiment_prev = contact.sentiment
+        contact.sentiment_prev_at = contact.sentiment_at
+        contact.sentiment, contact.sentiment_at = score, self.now
+        self.state.touch_contact(contact)
 
     def deadlines_reached(self) -> None:
         """Everything due by now, in a fixed order: expired offers, contacts past their queue's

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from contact_router.alerts.state import ActiveAlert, CustomerHistory, QueueStats
 from contact_router.contract import AgentState, Channel
 
 
@@ -87,6 +88,13 @@ class Contact:
     transfers: int = 0
     previous_agents: list[str] = field(default_factory=list)
     first_arrived_at: float | None = None  # before transfers restarted the wait in another queue
+    holds: int = 0
+    on_hold: bool = False
+    sentiment: float | None = None  # the customer's last sentiment score, and when it came
+    sentiment_at: float | None = None
+    sentiment_prev: float | None = None  # the one before it: a fast fall is a warning
+    sentiment_prev_at: float | None = None
+    repeat_after_seconds: float | None = None  # since the same customer's last contact in this queue
 
     def offer_pending(self) -> bool:
         return self.status is ContactStatus.ASSIGNED and not self.accepted
@@ -104,8 +112,16 @@ class DomainState:
 
     agents: dict[str, Agent] = field(default_factory=dict)
     contacts: dict[str, Contact] = field(default_factory=dict)
+    # The early-warning detectors' memory: per-queue figures, alerts firing or cooling down, and the
+    # customers the current event concerns (loaded for it; the store keeps them apart, with a TTL).
+    queues: dict[str, QueueStats] = field(default_factory=dict)
+    alerts: dict[str, ActiveAlert] = field(default_factory=dict)
+    customers: dict[str, CustomerHistory] = field(default_factory=dict)
     changed_agents: set[str] = field(default_factory=set)
     changed_contacts: set[str] = field(default_factory=set)
+    changed_queues: set[str] = field(default_factory=set)
+    changed_alerts: set[str] = field(default_factory=set)
+    changed_customers: set[str] = field(default_factory=set)
 
     def touch_agent(self, agent: Agent) -> None:
         self.agents[agent.agent_id] = agent
@@ -120,9 +136,28 @@ class DomainState:
         self.contacts.pop(contact_id, None)
         self.changed_contacts.add(contact_id)
 
+    def touch_queue(self, queue: str, stats: QueueStats) -> None:
+        self.queues[queue] = stats
+        self.changed_queues.add(queue)
+
+    def touch_alert(self, alert: ActiveAlert) -> None:
+        self.alerts[alert.key] = alert
+        self.changed_alerts.add(alert.key)
+
+    def remove_alert(self, key: str) -> None:
+        self.alerts.pop(key, None)
+        self.changed_alerts.add(key)
+
+    def touch_customer(self, ref: str, history: CustomerHistory) -> None:
+        self.customers[ref] = history
+        self.changed_customers.add(ref)
+
     def waiting(self) -> list[Contact]:
         return [c for c in self.contacts.values() if c.status is ContactStatus.WAITING]
 
     def clear_changes(self) -> None:
         self.changed_agents.clear()
         self.changed_contacts.clear()
+        self.changed_queues.clear()
+        self.changed_alerts.clear()
+        self.changed_customers.clear()

@@ -116,12 +116,27 @@ def agents_required(
     """The fewest agents meeting the service-level target (and the occupancy cap), with their figures."""
     if arrival_rate <= 0:
         return QueueFigures(0, 0.0, 1.0, 0.0, 0.0, 0.0)
-    agents = max(1, math.floor(arrival_rate * aht) if patience is None else 1)
-    while True:
+
+    def enough(agents: int) -> QueueFigures | None:
         result = figures(arrival_rate, aht, agents, threshold, patience)
-        if result.service_level >= target_service_level and result.occupancy <= max_occupancy:
-            return result
-        agents += 1
+        return result if result.service_level >= target_service_level and result.occupancy <= max_occupancy else None
+
+    # Service level rises and occupancy falls with every agent added, so search: gallop up from a
+    # lower bound, then bisect. Erlang A costs a matrix exponential per call; a linear walk from one
+    # agent took seconds for a 300-erlang queue. Bounds: Erlang C needs more agents than erlangs;
+    # with abandonment, n agents answer at most n / erlangs of the arrivals.
+    erlangs = arrival_rate * aht
+    low = max(1, math.floor(erlangs if patience is None else target_service_level * erlangs))
+    high = low
+    while (found := enough(high)) is None:
+        low, high = high + 1, high * 2
+    while low < high:
+        middle = (low + high) // 2
+        if (result := enough(middle)) is None:
+            low = middle + 1
+        else:
+            high, found = middle, result
+    return found
 
 
 def scheduled_agents(required: int, shrinkage: float) -> int:

@@ -1,11 +1,15 @@
 -- Commit one event's changes to a routing domain, atomically.
--- KEYS: 1 version, 2 agents hash, 3 contacts hash, 4 event (outbox) key
--- ARGV: 1 expected version, 2 event ttl seconds, 3 outputs (JSON), 4 number of agent entries (A),
---       then A pairs (agent id, record JSON or '' to delete), then pairs (contact id, record or '').
+-- KEYS: 1 version, 2 agents hash, 3 contacts hash, 4 event (outbox) key, 5 queues hash, 6 alerts hash,
+--       then one key per customer history written (7...).
+-- ARGV: 1 expected version, 2 event ttl seconds, 3 outputs (JSON), 4 agent entries (A), 5 contact
+--       entries (C), 6 queue entries (Q), 7 alert entries (L), 8 customer ttl seconds,
+--       then A pairs (agent id, record JSON or '' to delete), C contact pairs, Q queue pairs, L alert
+--       pairs, then one customer history record per customer key.
 -- Records are stored verbatim (cjson would round floats and turn [] into {}); they are decoded
 -- only to re-check the promises.
 -- Returns {'duplicate', outputs} | {'conflict', version} | {'applied', version};
 -- an error reply starting with INVARIANT when a change would break a promise.
+local HEADER = 8
 local stored = redis.call('GET', KEYS[4])
 if stored then
   return {'duplicate', stored}
@@ -14,15 +18,18 @@ local version = tonumber(redis.call('GET', KEYS[1]) or '0')
 if version ~= tonumber(ARGV[1]) then
   return {'conflict', tostring(version)}
 end
-local agent_end = 4 + 2 * tonumber(ARGV[4])
+local agent_end = HEADER + 2 * tonumber(ARGV[4])
+local contact_end = agent_end + 2 * tonumber(ARGV[5])
+local queue_end = contact_end + 2 * tonumber(ARGV[6])
+local alert_end = queue_end + 2 * tonumber(ARGV[7])
 
 -- Promises 2 and 3, re-checked here whatever the caller computed (state/store.py has the same rules):
 -- no contact given beyond capacity, new contacts only to available agents, and a contact held by one agent
 -- only: (A) a contact an agent newly holds is assigned to it, (B) a contact leaving an agent is
 -- released by that agent in the same commit.
 local new_agents, new_contacts = {}, {}
-for i = 5, agent_end, 2 do new_agents[ARGV[i]] = ARGV[i + 1] end
-for i = agent_end + 1, #ARGV, 2 do new_contacts[ARGV[i]] = ARGV[i + 1] end
+for i = HEADER + 1, agent_end, 2 do new_agents[ARGV[i]] = ARGV[i + 1] end
+for i = agent_end + 1, contact_end, 2 do new_contacts[ARGV[i]] = ARGV[i + 1] end
 
 local function contact_now(contact_id)
   local raw = new_contacts[contact_id]
@@ -77,16 +84,23 @@ for contact_id, raw in pairs(new_contacts) do
   end
 end
 
-for i = 5, #ARGV, 2 do
-  local hash = KEYS[3]
-  if i <= agent_end then hash = KEYS[2] end
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', hash, ARGV[i])
-  else
-    redis.call('HSET', hash, ARGV[i], ARGV[i + 1])
+local function write(hash, from, to)
+  for i = from, to, 2 do
+    if ARGV[i + 1] == '' then
+      redis.call('HDEL', hash, ARGV[i])
+    else
+      redis.call('HSET', hash, ARGV[i], ARGV[i + 1])
+    end
   end
 end
-if #ARGV > 4 then
+write(KEYS[2], HEADER + 1, agent_end)
+write(KEYS[3], agent_end + 1, contact_end)
+write(KEYS[5], contact_end + 1, queue_end)
+write(KEYS[6], queue_end + 1, alert_end)
+for i = 7, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[alert_end + i - 6], 'EX', tonumber(ARGV[8]))
+end
+if #ARGV > HEADER then
   version = redis.call('INCR', KEYS[1])
 end
 redis.call('SET', KEYS[4], ARGV[3], 'EX', tonumber(ARGV[2]))

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from contact_router.alerts.state import CustomerHistory
 from contact_router.routing.model import DomainState
-from contact_router.state.records import agent_from_record, agent_to_record, contact_from_record, contact_to_record
+from contact_router.state.records import (
+    agent_from_record,
+    agent_to_record,
+    alert_from_record,
+    alert_to_record,
+    contact_from_record,
+    contact_to_record,
+    customer_from_record,
+    customer_to_record,
+    queue_from_record,
+    queue_to_record,
+)
 from contact_router.state.store import (
     Changes,
     CommitResult,
@@ -21,6 +35,9 @@ class _Domain:
     version: int = 0
     agents: dict[str, bytes] = field(default_factory=dict)
     contacts: dict[str, bytes] = field(default_factory=dict)
+    queues: dict[str, bytes] = field(default_factory=dict)
+    alerts: dict[str, bytes] = field(default_factory=dict)
+    customers: dict[str, bytes] = field(default_factory=dict)  # no expiry here: tests and simulations are short
     events: dict[str, list[OutputRecord]] = field(default_factory=dict)
 
 
@@ -36,8 +53,14 @@ class InMemoryStore:
         state = DomainState(
             agents={aid: agent_from_record(r) for aid, r in d.agents.items()},
             contacts={cid: contact_from_record(r) for cid, r in d.contacts.items()},
+            queues={q: queue_from_record(r) for q, r in d.queues.items()},
+            alerts={k: alert_from_record(r) for k, r in d.alerts.items()},
         )
         return Snapshot(d.version, state)
+
+    async def load_customers(self, domain: str, refs: list[str]) -> dict[str, CustomerHistory]:
+        d = self._domains.get(domain, _Domain())
+        return {ref: customer_from_record(d.customers[ref]) for ref in refs if ref in d.customers}
 
     async def commit(
         self, domain: str, expected_version: int, event_id: str, changes: Changes, outputs: list[OutputRecord]
@@ -53,16 +76,11 @@ class InMemoryStore:
                 {cid: contact_from_record(r) for cid, r in d.contacts.items()},
                 changes,
             )
-            for aid, agent in changes.agents.items():
-                if agent is None:
-                    d.agents.pop(aid, None)
-                else:
-                    d.agents[aid] = agent_to_record(agent)
-            for cid, contact in changes.contacts.items():
-                if contact is None:
-                    d.contacts.pop(cid, None)
-                else:
-                    d.contacts[cid] = contact_to_record(contact)
+            _write(d.agents, changes.agents, agent_to_record)
+            _write(d.contacts, changes.contacts, contact_to_record)
+            _write(d.queues, changes.queues, queue_to_record)
+            _write(d.alerts, changes.alerts, alert_to_record)
+            _write(d.customers, changes.customers, customer_to_record)
             d.version += 1
         d.events[event_id] = list(outputs)
         return CommitResult(CommitStatus.APPLIED, d.version)
@@ -78,3 +96,11 @@ class InMemoryStore:
 
     async def close(self) -> None:
         return None
+
+
+def _write(records: dict[str, bytes], changed: Mapping[str, Any], encode: Callable[[Any], bytes]) -> None:
+    for key, value in changed.items():
+        if value is None:
+            records.pop(key, None)
+        else:
+            records[key] = encode(value)

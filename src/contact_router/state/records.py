@@ -1,11 +1,14 @@
-"""Agents and contacts as JSON records: the one format both stores keep, so they behave alike."""
+"""Domain state as JSON records (agents, contacts, and the detectors' queue figures, alerts and
+customer histories): the one format both stores keep, so they behave alike."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
 
+from contact_router.alerts.state import ActiveAlert, CustomerHistory, PeriodCounts, QueueStats
 from contact_router.contract import AgentState, Channel
 from contact_router.routing.model import Agent, Contact, ContactStatus
 
@@ -109,3 +112,34 @@ def contact_from_record(raw: bytes | str) -> Contact:
         previous_agents=doc.get("previous_agents", []),
         first_arrived_at=doc.get("first_arrived_at"),
     )
+
+
+def queue_to_record(stats: QueueStats) -> bytes:
+    return orjson.dumps(dataclasses.asdict(stats))
+
+
+def queue_from_record(raw: bytes | str) -> QueueStats:
+    doc: dict[str, Any] = orjson.loads(raw)
+    doc["current"] = PeriodCounts(**doc["current"])
+    doc["previous"] = PeriodCounts(**doc["previous"])
+    known = {f.name for f in dataclasses.fields(QueueStats)}
+    return QueueStats(**{k: v for k, v in doc.items() if k in known})
+
+
+def alert_to_record(alert: ActiveAlert) -> bytes:
+    return orjson.dumps(dataclasses.asdict(alert))
+
+
+def alert_from_record(raw: bytes | str) -> ActiveAlert:
+    doc: dict[str, Any] = orjson.loads(raw)
+    known = {f.name for f in dataclasses.fields(ActiveAlert)}
+    return ActiveAlert(**{k: v for k, v in doc.items() if k in known})
+
+
+def customer_to_record(history: CustomerHistory) -> bytes:
+    return orjson.dumps(dataclasses.asdict(history))
+
+
+def customer_from_record(raw: bytes | str) -> CustomerHistory:
+    doc: dict[str, Any] = orjson.loads(raw)
+    return CustomerHistory(contacts=[tuple(c) for c in doc["contacts"]], last_csat=doc.get("last_csat"))  # type: ignore[misc]

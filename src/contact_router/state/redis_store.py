@@ -13,8 +13,20 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
+from contact_router.alerts.state import CustomerHistory
 from contact_router.routing.model import DomainState
-from contact_router.state.records import agent_from_record, agent_to_record, contact_from_record, contact_to_record
+from contact_router.state.records import (
+    agent_from_record,
+    agent_to_record,
+    alert_from_record,
+    alert_to_record,
+    contact_from_record,
+    contact_to_record,
+    customer_from_record,
+    customer_to_record,
+    queue_from_record,
+    queue_to_record,
+)
 from contact_router.state.store import (
     Changes,
     CommitResult,
@@ -37,10 +49,16 @@ class DomainKeys:
         self.version = f"{base}:version"
         self.agents = f"{base}:agents"
         self.contacts = f"{base}:contacts"
+        self.queues = f"{base}:queues"
+        self.alerts = f"{base}:alerts"
         self._event = f"{base}:event:"
+        self._customer = f"{base}:customer:"
 
     def event(self, event_id: str) -> str:
         return self._event + event_id
+
+    def customer(self, ref: str) -> str:
+        return self._customer + ref
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -68,10 +86,19 @@ def decode_outputs(raw: bytes) -> list[OutputRecord]:
 
 
 class RedisStore:
-    def __init__(self, client: aioredis.Redis, *, key_prefix: str = "cr", event_ttl_seconds: int = 7 * 86400) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        key_prefix: str = "cr",
+        event_ttl_seconds: int = 7 * 86400,
+        customer_ttl_seconds: int = 7 * 86400,
+    ) -> None:
         self._client = client
         self._prefix = key_prefix
         self._event_ttl = event_ttl_seconds
+        # A customer's history lives as long as the longest window that reads it (7-day repeats).
+        self._customer_ttl = customer_ttl_seconds
         self._commit = client.register_script(_COMMIT_LUA)
         self._deadline_key = f"{key_prefix}:deadlines"
 
@@ -87,24 +114,45 @@ class RedisStore:
         async for attempt in _until_redis_answers():
             with attempt:
                 async with self._client.pipeline(transaction=True) as pipe:
-                    pipe.get(k.version).hgetall(k.agents).hgetall(k.contacts)
-                    version, agents, contacts = await pipe.execute()
+                    pipe.get(k.version).hgetall(k.agents).hgetall(k.contacts).hgetall(k.queues).hgetall(k.alerts)
+                    version, agents, contacts, queues, alerts = await pipe.execute()
         state = DomainState(
             agents={aid.decode(): agent_from_record(r) for aid, r in agents.items()},
             contacts={cid.decode(): contact_from_record(r) for cid, r in contacts.items()},
+            queues={q.decode(): queue_from_record(r) for q, r in queues.items()},
+            alerts={key.decode(): alert_from_record(r) for key, r in alerts.items()},
         )
         return Snapshot(int(version or 0), state)
+
+    async def load_customers(self, domain: str, refs: list[str]) -> dict[str, CustomerHistory]:
+        if not refs:
+            return {}
+        k = self.keys(domain)
+        async for attempt in _until_redis_answers():
+            with attempt:
+                raw = await self._client.mget([k.customer(ref) for ref in refs])
+        return {ref: customer_from_record(r) for ref, r in zip(refs, raw, strict=True) if r is not None}
 
     async def commit(
         self, domain: str, expected_version: int, event_id: str, changes: Changes, outputs: list[OutputRecord]
     ) -> CommitResult:
         k = self.keys(domain)
-        args: list[bytes | str | int] = [expected_version, self._event_ttl, encode_outputs(outputs), len(changes.agents)]
-        for aid, agent in changes.agents.items():
-            args += [aid, b"" if agent is None else agent_to_record(agent)]
-        for cid, contact in changes.contacts.items():
-            args += [cid, b"" if contact is None else contact_to_record(contact)]
-        keys = [k.version, k.agents, k.contacts, k.event(event_id)]
+        args: list[bytes | str | int] = [
+            expected_version, self._event_ttl, encode_outputs(outputs),
+            len(changes.agents), len(changes.contacts), len(changes.queues), len(changes.alerts), self._customer_ttl,
+        ]  # fmt: skip
+        for records, encode in (
+            (changes.agents, agent_to_record),
+            (changes.contacts, contact_to_record),
+            (changes.queues, queue_to_record),
+            (changes.alerts, alert_to_record),
+        ):
+            for key, value in records.items():
+                args += [key, b"" if value is None else encode(value)]
+        keys = [k.version, k.agents, k.contacts, k.event(event_id), k.queues, k.alerts]
+        for ref, history in changes.customers.items():
+            keys.append(k.customer(ref))
+            args.append(customer_to_record(history))
         try:
             async for attempt in _until_redis_answers():
                 with attempt:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from contact_router.alerts.state import ActiveAlert, CustomerHistory, QueueStats
 from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
 
 
@@ -48,20 +49,27 @@ class InvariantViolation(RuntimeError):
 
 @dataclass(frozen=True)
 class Changes:
-    """What one event changed: records to write, and ids to delete (value None)."""
+    """What one event changed: records to write, and ids to delete (value None). Customer histories
+    are never deleted by an event: they expire with the store's customer TTL."""
 
     agents: dict[str, Agent | None]
     contacts: dict[str, Contact | None]
+    queues: dict[str, QueueStats | None] = field(default_factory=dict)
+    alerts: dict[str, ActiveAlert | None] = field(default_factory=dict)
+    customers: dict[str, CustomerHistory] = field(default_factory=dict)
 
     @classmethod
     def of(cls, state: DomainState) -> Changes:
         return cls(
             agents={aid: state.agents.get(aid) for aid in sorted(state.changed_agents)},
             contacts={cid: state.contacts.get(cid) for cid in sorted(state.changed_contacts)},
+            queues={q: state.queues.get(q) for q in sorted(state.changed_queues)},
+            alerts={k: state.alerts.get(k) for k in sorted(state.changed_alerts)},
+            customers={r: state.customers[r] for r in sorted(state.changed_customers) if r in state.customers},
         )
 
     def __bool__(self) -> bool:
-        return bool(self.agents or self.contacts)
+        return bool(self.agents or self.contacts or self.queues or self.alerts or self.customers)
 
 
 class StateStore(Protocol):
@@ -70,6 +78,10 @@ class StateStore(Protocol):
     async def commit(
         self, domain: str, expected_version: int, event_id: str, changes: Changes, outputs: list[OutputRecord]
     ) -> CommitResult: ...
+
+    async def load_customers(self, domain: str, refs: list[str]) -> dict[str, CustomerHistory]:
+        """The histories of these customers that are kept (unknown or expired ones are left out)."""
+        ...
 
     async def index_deadline(self, domain: str, deadline: float | None) -> None:
         """Remember when the domain next needs a timer (None: never), so a restarted worker re-arms it."""

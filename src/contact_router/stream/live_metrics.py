@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from contact_router.alerts.state import period_of
 from contact_router.contract import AgentState
+from contact_router.routing.config import RoutingConfig
 from contact_router.routing.model import ContactStatus, DomainState
 
 
@@ -26,9 +28,17 @@ def agent_state(agent_state_value: AgentState, holding: bool) -> str:
 
 
 class LiveStateCollector(Collector):
-    def __init__(self, states: Callable[[], Iterable[tuple[str, DomainState]]], clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        states: Callable[[], Iterable[tuple[str, DomainState]]],
+        clock: Callable[[], float] = time.time,
+        config: RoutingConfig | None = None,
+        per_agent_limit: int = 0,
+    ) -> None:
         self._states = states
         self._clock = clock
+        self._config = config or RoutingConfig()
+        self._per_agent_limit = per_agent_limit
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = self._clock()
@@ -42,7 +52,23 @@ class LiveStateCollector(Collector):
             "contact_router_offers_pending", "Contacts offered to an agent, not yet accepted.", labels=["domain", "queue"]
         )
         agents = GaugeMetricFamily("contact_router_agents", "Agents by state.", labels=["domain", "state"])
-        for domain, state in self._states():
+        queues = _QueueGauges()
+        occupancy = GaugeMetricFamily(
+            "contact_router_occupancy_ratio", "Mean occupancy of logged-in agents (over the occupancy window).",
+            labels=["domain"],
+        )
+        agent_occupancy = GaugeMetricFamily(
+            "contact_router_agent_occupancy_ratio", "One agent's occupancy (per-agent series are optional).",
+            labels=["domain", "agent"],
+        )
+        escalations = GaugeMetricFamily(
+            "contact_router_escalations_active", "Early-warning alerts firing now.",
+            labels=["domain", "queue", "kind", "severity"],
+        )
+        states = list(self._states())
+        agent_series = sum(len(s.agents) for _, s in states) <= self._per_agent_limit
+        window = self._config.occupancy_window_seconds
+        for domain, state in states:
             counts: Counter[tuple[str, str]] = Counter()
             longest: dict[str, float] = defaultdict(float)
             pending: Counter[str] = Counter()
@@ -61,4 +87,69 @@ class LiveStateCollector(Collector):
             by_state = Counter(agent_state(a.state, bool(a.active)) for a in state.agents.values())
             for name in ("available", "busy", "wrap_up", "away", "offline"):
                 agents.add_metric([domain, name], by_state.get(name, 0))
-        yield from (waiting, oldest, offers, agents)
+            queues.add(domain, state, self._config, now)
+            logged_in = [a for a in state.agents.values() if a.state is not AgentState.OFFLINE]
+            if logged_in:
+                occupancy.add_metric([domain], sum(a.occupancy_now(now, window) for a in logged_in) / len(logged_in))
+            if agent_series:
+                for agent in sorted(logged_in, key=lambda a: a.agent_id):
+                    agent_occupancy.add_metric([domain, agent.agent_id], agent.occupancy_now(now, window))
+            firing = Counter(
+                (a.queue or "", a.kind, a.severity) for a in state.alerts.values() if a.resolved_at is None
+            )
+            for (queue, kind, severity), n in sorted(firing.items()):
+                escalations.add_metric([domain, queue, kind, severity], n)
+        yield from (waiting, oldest, offers, agents, *queues.families(), occupancy, escalations)
+        if agent_series:
+            yield agent_occupancy
+
+
+class _QueueGauges:
+    """The queues' half-hour figures and staffing, as the detectors last evaluated them."""
+
+    def __init__(self) -> None:
+        labels = ["domain", "queue"]
+        self.service_level = GaugeMetricFamily(
+            "contact_router_service_level_ratio", "Service level of the current half hour so far.", labels=labels
+        )
+        self.target = GaugeMetricFamily(
+            "contact_router_service_level_target_ratio", "The queue's service-level target.", labels=labels
+        )
+        self.projected = GaugeMetricFamily(
+            "contact_router_service_level_projected_ratio",
+            "Service level the current half hour is projected to end with (early warning).", labels=labels,
+        )
+        self.staffed = GaugeMetricFamily(
+            "contact_router_agents_staffed", "Agents on the phones with the queue's skills.", labels=labels
+        )
+        self.required = GaugeMetricFamily(
+            "contact_router_agents_required", "Agents the service-level target needs this half hour, by model.",
+            labels=["domain", "queue", "model"],
+        )
+        self.forecast = GaugeMetricFamily(
+            "contact_router_arrivals_forecast", "Arrivals forecast for the current half hour.", labels=labels
+        )
+        self.current = GaugeMetricFamily(
+            "contact_router_arrivals_current", "Arrivals so far in the current half hour.", labels=labels
+        )
+
+    def add(self, domain: str, state: DomainState, config: RoutingConfig, now: float) -> None:
+        for queue, stats in sorted(state.queues.items()):
+            policy = config.policy(queue)
+            self.target.add_metric([domain, queue], policy.service_level_target)
+            this_half_hour = stats.period_start == period_of(now)
+            self.current.add_metric([domain, queue], stats.current.arrived if this_half_hour else 0)
+            if this_half_hour and stats.current.offered:
+                self.service_level.add_metric([domain, queue], stats.current.met / stats.current.offered)
+            if stats.projected_service_level is not None:
+                self.projected.add_metric([domain, queue], stats.projected_service_level)
+            if stats.evaluated_at is not None:
+                self.staffed.add_metric([domain, queue], stats.staffed)
+            for model, required in (("erlang_c", stats.required_erlang_c), ("erlang_a", stats.required_erlang_a)):
+                if required is not None:
+                    self.required.add_metric([domain, queue, model], required)
+            if stats.forecast_arrivals is not None:
+                self.forecast.add_metric([domain, queue], stats.forecast_arrivals)
+
+    def families(self) -> list[GaugeMetricFamily]:
+        return [self.service_level, self.target, self.projected, self.staffed, self.required, self.forecast, self.current]

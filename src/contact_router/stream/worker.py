@@ -6,9 +6,9 @@ import faust
 import structlog
 from prometheus_client import start_http_server
 
+from contact_router.core import Engine
 from contact_router.logging import configure_logging
 from contact_router.metrics import Metrics
-from contact_router.routing import Router
 from contact_router.routing.config import load_routing_config
 from contact_router.service import OutputTopics, RoutingService
 from contact_router.settings import Settings
@@ -21,7 +21,8 @@ log = structlog.get_logger("contact_router.worker")
 
 def build_worker(settings: Settings) -> faust.Worker:
     configure_logging(settings.log_level)
-    metrics = Metrics()
+    metrics = Metrics(per_agent_limit=settings.per_agent_metrics_limit)
+    routing = load_routing_config(settings.routing_config)
     store = RedisStore.from_url(
         settings.redis_url.get_secret_value(),
         key_prefix=settings.redis_key_prefix,
@@ -29,14 +30,18 @@ def build_worker(settings: Settings) -> faust.Worker:
     )
     service = RoutingService(
         store,
-        topics=OutputTopics(settings.topic_routing_decisions, settings.topic_dead_letters),
-        router=Router(load_routing_config(settings.routing_config)),
+        topics=OutputTopics(
+            settings.topic_routing_decisions, settings.topic_dead_letters, settings.topic_escalation_alerts
+        ),
+        engine=Engine(routing),
         cache_size=settings.domain_cache_size,
         max_event_lead_seconds=settings.max_event_lead_seconds,
         max_event_lag_seconds=settings.max_event_lag_seconds,
     )
     app = create_app(settings, service, store, metrics)
-    metrics.registry.register(LiveStateCollector(service.cached_states))
+    metrics.registry.register(
+        LiveStateCollector(service.cached_states, config=routing, per_agent_limit=settings.per_agent_metrics_limit)
+    )
 
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)

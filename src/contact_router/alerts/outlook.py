@@ -1,0 +1,132 @@
+"""Where a queue is heading this half hour: who can serve it, what staffing it needs, and the service
+level it is projected to end the half hour with. Pure arithmetic on the domain's state."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+from contact_router.alerts.state import HALF_HOUR, QueueStats
+from contact_router.contract import AgentState, Channel
+from contact_router.routing.config import QueuePolicy
+from contact_router.routing.matching import meets_requirements
+from contact_router.routing.model import Agent, Contact
+from contact_router.staffing.erlang import agents_required, erlang_c
+
+
+class Forecast(Protocol):
+    """Expected arrivals in the half hour containing a time (POSIX seconds)."""
+
+    def expected(self, at: float) -> float: ...
+
+
+ON_THE_PHONES = (AgentState.AVAILABLE, AgentState.WRAP_UP)
+
+
+@dataclass(frozen=True)
+class Outlook:
+    logged_in: int  # not offline, with the queue's skills (away included)
+    staffed: int  # of those, on the phones: available (idle or busy) or in wrap-up
+    aht: float
+    arrival_rate: float  # per second, expected for the rest of the half hour
+    forecast_arrivals: float | None  # the whole half hour, if the queue has a forecast
+    projected_service_level: float | None  # None until enough contacts to judge
+    projected_offered: float
+    required_erlang_c: int
+    required_erlang_a: int | None  # with the queue's patience, when configured
+    required_next: int | None  # next half hour, by the forecast
+
+
+def representative(stats: QueueStats, queue: str) -> Contact:
+    """A contact like the queue's last arrival: who meets its requirements serves the queue."""
+    return Contact("", Channel(stats.channel), queue, stats.skills, 0.0, language=stats.language)
+
+
+def serves(agent: Agent, typical: Contact) -> bool:
+    return agent.state is not AgentState.OFFLINE and meets_requirements(agent, typical)
+
+
+def staffed_for(agents: Iterable[Agent], typical: Contact) -> int:
+    """Agents on the phones for the queue: with its skills, available (idle or busy) or in wrap-up."""
+    return sum(1 for a in agents if a.state in ON_THE_PHONES and meets_requirements(a, typical))
+
+
+def expected_wait(position: int, staffed: int, aht: float) -> float:
+    """Until the position-th agent frees up: n busy agents free up at n / AHT per second."""
+    return math.inf if staffed <= 0 else position * aht / staffed
+
+
+def queue_outlook(
+    queue: str,
+    stats: QueueStats,
+    policy: QueuePolicy,
+    agents: Iterable[Agent],
+    waiting: Sequence[Contact],
+    now: float,
+    forecast: Forecast | None,
+) -> Outlook:
+    """`waiting` holds the queue's waiting contacts in queue order."""
+    typical = representative(stats, queue)
+    serving = [a for a in agents if serves(a, typical)]
+    staffed = staffed_for(serving, typical)
+    aht = stats.aht or policy.expected_handle_seconds
+    threshold, target = policy.service_level_seconds, policy.service_level_target
+    elapsed = max(now - stats.period_start, 0.0)
+    remaining = max(HALF_HOUR - elapsed, 0.0)
+    expected_now = forecast.expected(now) if forecast is not None else None
+    if expected_now is not None:
+        rate = expected_now / HALF_HOUR
+    else:  # observed: this half hour so far and the one before
+        rate = (stats.previous.arrived + stats.current.arrived) / (HALF_HOUR + elapsed) if elapsed > 0 else 0.0
+
+    # Projection: what is known, plus the waiting contacts' expected waits, plus the rest of the
+    # half hour's arrivals at the service level Erlang C gives the agents staffed now.
+    met, offered = float(stats.current.met), float(stats.current.offered)
+    for position, contact in enumerate(waiting, start=1):
+        waited = now - contact.arrived_at
+        met += waited + expected_wait(position, staffed, aht) <= threshold
+        offered += 1
+    later = rate * remaining
+    met += later * _service_level(rate, aht, staffed, threshold)
+    offered += later
+    projected = met / offered if offered >= policy.alerts.min_offered else None
+
+    patience = policy.alerts.patience_seconds
+    required_a = _required(rate, aht, threshold, target, patience) if patience else None
+    required_next = None
+    if forecast is not None:
+        next_rate = forecast.expected(stats.period_start + HALF_HOUR) / HALF_HOUR
+        required_next = _required(next_rate, aht, threshold, target, patience)
+    return Outlook(
+        logged_in=len(serving),
+        staffed=staffed,
+        aht=aht,
+        arrival_rate=rate,
+        forecast_arrivals=expected_now,
+        projected_service_level=projected,
+        projected_offered=offered,
+        required_erlang_c=_required(rate, aht, threshold, target, None),
+        required_erlang_a=required_a,
+        required_next=required_next,
+    )
+
+
+# Inputs rounded so that ticks every 30 s reuse the answer: Erlang A costs milliseconds per call.
+def _required(rate: float, aht: float, threshold: float, target: float, patience: float | None) -> int:
+    return _required_rounded(round(rate, 4), round(aht), threshold, target, patience)
+
+
+@lru_cache(maxsize=4096)
+def _required_rounded(rate: float, aht: float, threshold: float, target: float, patience: float | None) -> int:
+    return agents_required(rate, aht, threshold, target, patience).agents
+
+
+def _service_level(rate: float, aht: float, agents: int, threshold: float) -> float:
+    if rate <= 0:
+        return 1.0
+    if agents <= 0:
+        return 0.0
+    return erlang_c(rate, aht, agents, threshold).service_level
