@@ -1,4 +1,4 @@
-"""The one entry point: `contact-router worker | simulate | demo | schemas`."""
+"""The one entry point: `contact-router worker | simulate | demo | staffing | webhook-receiver | ...`."""
 
 from __future__ import annotations
 
@@ -139,6 +139,8 @@ def demo(
     run_dir: Annotated[Path, typer.Option(help="Where worker logs go.")] = Path("deploy/.run"),
 ) -> None:
     """Start workers and a simulated contact center against them, printing a live summary."""
+    from contact_router.monitoring.local import TARGETS_FILE, LocalMonitoring, where_to_look
+    from contact_router.monitoring.targets import write_targets
     from contact_router.processes import start_worker, stop_workers, wait_until_routing
     from contact_router.sim.platform import PlatformSimulator
 
@@ -148,13 +150,20 @@ def demo(
     logs = [run_dir / f"worker-{i}.log" for i in range(workers)]
     # The workers route by the scenario's routing section, as the offline simulator does.
     env = {"CONTACT_ROUTER_ROUTING_CONFIG": str(scenario.resolve())}
+    monitoring = LocalMonitoring.load(run_dir)
+    # The local Prometheus (deploy/stack) scrapes the ports listed in this file.
+    targets = monitoring.targets_file if monitoring else run_dir / TARGETS_FILE
     procs = [
         start_worker(i, metrics_port=port, log_path=log, env=env)
         for i, (port, log) in enumerate(zip(ports, logs, strict=True))
     ]
+    write_targets(targets, ports)
     try:
-        for port, log in zip(ports, logs, strict=True):
-            typer.echo(f"worker metrics: http://127.0.0.1:{port}/metrics   log: {log}")
+        typer.echo("where to look:")
+        for i, (port, log) in enumerate(zip(ports, logs, strict=True)):
+            typer.echo(f"  worker {i}        http://127.0.0.1:{port}/metrics   log: {log}")
+        for line in where_to_look(monitoring):
+            typer.echo(f"  {line}")
         typer.echo("waiting for the workers to join the consumer group...")
         wait_until_routing(ports, procs)
         typer.echo(f"routing; simulating {loaded.name!r}. Ctrl-C stops.")
@@ -166,7 +175,20 @@ def demo(
         pass
     finally:
         typer.echo("stopping workers...")
+        write_targets(targets, [])
         stop_workers(procs)
+
+
+@app.command("webhook-receiver")
+def webhook_receiver(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9095,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 in a container).")] = "127.0.0.1",
+    log: Annotated[Path | None, typer.Option(help="Also append each alert to this file.")] = None,
+) -> None:
+    """Receive Alertmanager's webhooks and print each alert: a stand-in for paging and chat."""
+    from contact_router.monitoring.webhook import serve
+
+    serve(port, host, log)
 
 
 @app.command()

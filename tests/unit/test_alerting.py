@@ -3,6 +3,8 @@ The tools come from Debian's prometheus and prometheus-alertmanager packages (de
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -66,3 +68,28 @@ def test_pages_go_to_on_call_and_warnings_to_supervisors() -> None:
     for labels, receiver in (("severity=page", "on-call"), ("severity=warning", "supervisors")):
         out = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}", "--verify.receivers", receiver, labels)
         assert receiver in out
+
+
+def test_the_local_stack_configs_are_the_compose_ones_with_local_addresses(tmp_path: Path) -> None:
+    """deploy/stack generates the local Prometheus and Alertmanager configs; they must stay valid and
+    keep the compose configs' intervals, rules and routing, with every address on 127.0.0.1."""
+    env = {**os.environ, "CONTACT_ROUTER_STACK_DIR": str(tmp_path), "ALERTMANAGER_PORT": "29193", "WEBHOOK_PORT": "29195"}
+    result = subprocess.run([str(ROOT / "deploy" / "stack"), "configs"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    prometheus, alertmanager = (Path(line) for line in result.stdout.split())
+    run(tool("promtool"), "check", "config", str(prometheus))
+    local, compose = yaml.safe_load(prometheus.read_text()), yaml.safe_load((PROM / "prometheus.yml").read_text())
+    assert local["global"] == compose["global"]
+    assert [Path(p) for p in local["rule_files"]] == [PROM / "rules" / "*.yml"]
+    assert {Path(p).name for p in compose["rule_files"]} == {p.name for p in (PROM / "rules").glob("*.yml")}
+    assert [j["job_name"] for j in local["scrape_configs"]] == [j["job_name"] for j in compose["scrape_configs"]]
+    assert local["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:29193"]
+    run(tool("amtool"), "check-config", str(alertmanager))
+    routing = yaml.safe_load(alertmanager.read_text())
+    assert {k: v for k, v in routing.items() if k != "receivers"} == {
+        k: v for k, v in yaml.safe_load(ALERTMANAGER.read_text()).items() if k != "receivers"
+    }
+    urls = [w["url"] for r in routing["receivers"] for w in r.get("webhook_configs", [])]
+    assert urls and all(url.startswith("http://127.0.0.1:29195/") for url in urls), urls
+    info = json.loads((tmp_path / "monitoring.json").read_text())
+    assert info["alertmanager"] == "http://127.0.0.1:29193" and info["targets_file"] == str(tmp_path / "prometheus-targets.json")

@@ -22,7 +22,8 @@ def topic_specs(text: str) -> set[str]:
 
 
 def test_every_service_the_design_names_is_there_with_a_health_check() -> None:
-    expected = {"kafka", "kafka-init", "redis", "router", "simulator", "prometheus", "alertmanager", "grafana"}
+    expected = {"kafka", "kafka-init", "redis", "router", "simulator", "prometheus", "alertmanager", "webhook-receiver",
+                "grafana"}
     assert expected <= set(SERVICES)
     assert [name for name, svc in SERVICES.items() if "healthcheck" not in svc] == []
 
@@ -48,6 +49,20 @@ def test_router_and_simulator_run_real_cli_commands_on_real_files() -> None:
     simulate, scenario = SERVICES["simulator"]["command"]
     assert simulate in commands
     load_scenario(ROOT / scenario)
+
+
+def test_alertmanager_sends_to_the_webhook_receiver_service_which_runs_a_real_command() -> None:
+    from typer.testing import CliRunner
+
+    command = SERVICES["webhook-receiver"]["command"]
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert command[0] in commands
+    assert CliRunner().invoke(app, [command[0], "--help"]).exit_code == 0
+    port = command[command.index("--port") + 1]
+    routing = yaml.safe_load((ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text())
+    urls = [w["url"] for r in routing["receivers"] for w in r["webhook_configs"]]
+    assert urls and all(url.startswith(f"http://webhook-receiver:{port}/") for url in urls)
+    assert "webhook-receiver" in SERVICES["alertmanager"]["depends_on"]
 
 
 def test_compose_creates_the_stack_script_topics_which_are_the_default_settings() -> None:
