@@ -307,5 +307,22 @@ def bench_forecast(
     typer.echo(json.dumps(result, indent=2) if as_json else render(result))
 
 
+@bench.command("warnings")
+def bench_warnings(
+    scenario: Annotated[list[Path] | None, typer.Option(help="Scenario YAML (repeatable).")] = None,
+    first: Annotated[str | None, typer.Option(help="Replays: first date (YYYY-MM-DD); default the scenario's.")] = None,
+    days: Annotated[int, typer.Option(min=1, help="Consecutive replayed days (or seeds) per scenario.")] = 14,
+) -> None:
+    """Recall, precision and lead time of the early warnings, judged in the offline simulator."""
+    _benchmarks()
+    from datetime import date
+
+    from benchmarks.early_warning import render
+
+    start = date.fromisoformat(first) if first else None
+    for path in scenario or [Path("scenarios/bank-day.yaml")]:
+        typer.echo(render(path, start, days))
+
+
 if __name__ == "__main__":
     app()

@@ -42,7 +42,9 @@ def test_queue_gauges_service_level_staffing_escalations_and_kpi_counters() -> N
     from contact_router.routing.config import RoutingConfig
     from tests.factories import WatchedDomain
 
-    config = RoutingConfig.model_validate({"default": {"service_level_seconds": 20, "expected_handle_seconds": 120}})
+    config = RoutingConfig.model_validate(
+        {"default": {"service_level_seconds": 20, "expected_handle_seconds": 120, "alerts": {"sla_warn_after_seconds": 0}}}
+    )
     probe = WatchedDomain(config)  # for its half-hour-aligned clock
     start = probe.start - T0.timestamp()
     service = RoutingService(InMemoryStore(), engine=Engine(config))

@@ -27,6 +27,13 @@ class AlertPolicy(BaseModel):
 
     # Queues
     sla_projection: bool = Field(True, description="Warn when the half hour's service level is projected below target.")
+    sla_certainty_z: float = Field(
+        0.5, ge=0, description="Warn only when the projection stays below target by this many standard deviations "
+        "of what is still to happen (0: warn on the projection itself).",
+    )
+    sla_warn_after_seconds: float = Field(
+        600.0, ge=0, lt=1800, description="Judge a half hour only once this much of it has passed (its start is mostly guesswork).",
+    )
     min_offered: int = Field(10, ge=1, description="Queue ratios (SL, abandonment) need this many contacts to count.")
     resolve_margin: float = Field(0.02, ge=0, description="A ratio alert resolves only this far back on the good side.")
     abandonment_ratio: float | None = Field(0.10, gt=0, le=1, description="Warn when the half hour's abandonment reaches this.")

@@ -21,8 +21,8 @@ from contact_router.alerts.kpis import (
     location_label,
 )
 from contact_router.alerts.lifecycle import AlertBook, Evidence
-from contact_router.alerts.outlook import Forecast, expected_wait, queue_outlook, representative, staffed_for
-from contact_router.alerts.state import CustomerHistory, QueueStats, period_of
+from contact_router.alerts.outlook import Forecast, expected_wait, queue_outlook, representative, servers_for
+from contact_router.alerts.state import CustomerHistory, QueueStats, alert_key, period_of
 from contact_router.contract import (
     AgentPaused,
     AgentState,
@@ -90,7 +90,7 @@ class EarlyWarning:
         found: list[float] = []
         for contact in state.contacts.values():
             policy = self.config.policy(contact.queue)
-            if contact.status is ContactStatus.WAITING:
+            if not contact.accepted:  # waiting, or ringing
                 share = policy.alerts.waiting_share
                 if share is not None and not _firing(state, "contact_waiting_long", "contact", contact.contact_id):
                     found.append(contact.arrived_at + share * policy.service_level_seconds)
@@ -226,11 +226,14 @@ class _Watch:
                 self._contact_alert("many_transfers", "warning", contact, {"transfers": contact.transfers})
         elif isinstance(event, AgentStateChanged) and event.state is AgentState.AVAILABLE:
             self.book.resolve("missed_offers", "agent", event.agent_id)
+        answered = [d.contact_id for d in decisions if isinstance(d, ContactAssigned) and d.offer_timeout_seconds is None]
+        if isinstance(event, ContactAccepted):
+            answered.append(event.contact_id)
+        for contact_id in answered:  # the wait is over once answered (a ringing phone is still a wait)
+            for kind in WAITING_KINDS:
+                self.book.resolve(kind, "contact", contact_id)
         for d in decisions:
-            if isinstance(d, ContactAssigned):
-                for kind in WAITING_KINDS:
-                    self.book.resolve(kind, "contact", d.contact_id, {"waited_seconds": d.waited_seconds})
-            elif isinstance(d, ContactClosed):
+            if isinstance(d, ContactClosed):
                 for kind in CONTACT_KINDS:
                     self.book.resolve(kind, "contact", d.contact_id, {"outcome": d.outcome})
             elif isinstance(d, AgentPaused) and self.config.default.alerts.missed_offers:
@@ -278,23 +281,23 @@ class _Watch:
                     {"score": score, "previous": prev, "seconds": self.now - prev_at},
                 )  # fmt: skip
 
-    def _predict(self, contact: Contact, position: int | None = None, staffed: int | None = None) -> None:
+    def _predict(self, contact: Contact, position: int | None = None, servers: int | None = None) -> None:
         """Warn when the contact's expected wait passes the threshold (before it does)."""
         policy = self.config.policy(contact.queue)
         if not policy.alerts.predict_breach:
             return
         stats = self._stats(contact.queue)
-        if position is None or staffed is None:
+        if position is None or servers is None:
             waiting = self._waiting(contact.queue)
             position = 1 + waiting.index(contact)
-            staffed = staffed_for(self.state.agents.values(), representative(stats, contact.queue))
+            servers = servers_for(self.state.agents.values(), representative(stats, contact.queue))
         aht = stats.aht or policy.expected_handle_seconds
         waited = self.now - contact.arrived_at
-        expected = waited + expected_wait(position, staffed, aht)
+        expected = waited + expected_wait(position, servers, aht)
         if expected > policy.service_level_seconds and waited < policy.service_level_seconds:
             self._contact_alert(
                 "contact_breach_predicted", "warning", contact,
-                {"expected_wait_seconds": min(expected, 86_400.0), "position": position, "staffed": staffed},
+                {"expected_wait_seconds": min(expected, 86_400.0), "position": position, "servers": servers},
             )  # fmt: skip
 
     def _waiting(self, queue: str) -> list[Contact]:
@@ -307,7 +310,9 @@ class _Watch:
     def evaluate(self) -> None:
         """On a timer: contacts and agents past their warning times now; queues and occupancy every
         evaluation interval."""
-        for contact in self.state.waiting():
+        for contact in self.state.contacts.values():
+            if contact.accepted:
+                continue  # answered: its wait is over (a waiting or ringing contact is not accepted)
             share = self.config.policy(contact.queue).alerts.waiting_share
             waited = self.now - contact.arrived_at
             threshold = self._threshold(contact.queue)
@@ -340,23 +345,31 @@ class _Watch:
         stats.required_erlang_c, stats.required_erlang_a = view.required_erlang_c, view.required_erlang_a
         stats.forecast_arrivals = view.forecast_arrivals
         for position, contact in enumerate(waiting, start=1):
-            self._predict(contact, position, view.staffed)
+            self._predict(contact, position, view.servers)
 
-        def ratio_alert(kind: str, severity: str, bad: bool, recovered: bool, evidence: Evidence) -> None:
+        def ratio_alert(
+            kind: str, severity: str, bad: bool, recovered: bool, evidence: Evidence, cooldown: float = rules.cooldown_seconds
+        ) -> None:
             if bad:
-                self.book.fire(kind, severity, "queue", queue, queue, evidence, rules.cooldown_seconds)
+                self.book.fire(kind, severity, "queue", queue, queue, evidence, cooldown)
             elif recovered:
                 self.book.resolve(kind, "queue", queue, evidence)
 
-        projected, target = view.projected_service_level, policy.service_level_target
+        projected, upper, target = view.projected_service_level, view.projected_upper, policy.service_level_target
         if rules.sla_projection:
+            # A projection is about one half hour: the next one is judged afresh, with no cooldown.
+            earlier = self.state.alerts.get(alert_key("sla_at_risk", "queue", queue))
+            if earlier is not None and earlier.resolved_at is None and period_of(earlier.fired_at) < stats.period_start:
+                self.book.resolve("sla_at_risk", "queue", queue, {"half_hour_ended": 1})
             ratio_alert(
                 "sla_at_risk", "warning",
-                projected is not None and projected < target,
+                upper is not None and upper < target and self.now - stats.period_start >= rules.sla_warn_after_seconds,
                 projected is None or projected >= target + rules.resolve_margin,
-                {"projected_service_level": projected if projected is not None else -1.0, "target": target,
+                {"projected_service_level": projected if projected is not None else -1.0,
+                 "projected_upper": upper if upper is not None else -1.0, "target": target,
                  "waiting": len(waiting), "staffed": view.staffed, "required": view.required_erlang_c,
                  "aht_seconds": view.aht},
+                cooldown=0.0,
             )  # fmt: skip
         offered = stats.current.offered
         if rules.abandonment_ratio is not None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
+from scipy.special import gammainc
+
 from contact_router.alerts.state import HALF_HOUR, QueueStats
 from contact_router.contract import AgentState, Channel
 from contact_router.routing.config import QueuePolicy
@@ -30,10 +32,12 @@ ON_THE_PHONES = (AgentState.AVAILABLE, AgentState.WRAP_UP)
 class Outlook:
     logged_in: int  # not offline, with the queue's skills (away included)
     staffed: int  # of those, on the phones: available (idle or busy) or in wrap-up
+    servers: int  # their capacity on the queue's channel: a chat agent taking 3 chats is 3 servers
     aht: float
     arrival_rate: float  # per second, expected for the rest of the half hour
     forecast_arrivals: float | None  # the whole half hour, if the queue has a forecast
     projected_service_level: float | None  # None until enough contacts to judge
+    projected_upper: float | None  # the projection plus z standard deviations of what is still to happen
     projected_offered: float
     required_erlang_c: int
     required_erlang_a: int | None  # with the queue's patience, when configured
@@ -49,14 +53,27 @@ def serves(agent: Agent, typical: Contact) -> bool:
     return agent.state is not AgentState.OFFLINE and meets_requirements(agent, typical)
 
 
-def staffed_for(agents: Iterable[Agent], typical: Contact) -> int:
-    """Agents on the phones for the queue: with its skills, available (idle or busy) or in wrap-up."""
-    return sum(1 for a in agents if a.state in ON_THE_PHONES and meets_requirements(a, typical))
+def on_the_phones(agents: Iterable[Agent], typical: Contact) -> list[Agent]:
+    """Agents serving the queue now: with its skills, available (idle or busy) or in wrap-up."""
+    return [a for a in agents if a.state in ON_THE_PHONES and meets_requirements(a, typical)]
 
 
-def expected_wait(position: int, staffed: int, aht: float) -> float:
-    """Until the position-th agent frees up: n busy agents free up at n / AHT per second."""
-    return math.inf if staffed <= 0 else position * aht / staffed
+def servers_for(agents: Iterable[Agent], typical: Contact) -> int:
+    """Places to serve the queue's contacts at once: the capacity of the agents on the phones."""
+    return sum(a.capacity.get(typical.channel, 0) for a in on_the_phones(agents, typical))
+
+
+def in_time_chance(position: int, servers: int, aht: float, time_left: float) -> float:
+    """Chance that the position-th place frees up within time_left: with n busy places freeing up
+    at n / AHT per second, that time is Gamma(position, n / AHT)."""
+    if time_left <= 0 or servers <= 0:
+        return 0.0
+    return float(gammainc(position, time_left * servers / aht))
+
+
+def expected_wait(position: int, servers: int, aht: float) -> float:
+    """Until the position-th place frees up: n busy places free up at n / AHT per second."""
+    return math.inf if servers <= 0 else position * aht / servers
 
 
 def queue_outlook(
@@ -71,7 +88,9 @@ def queue_outlook(
     """`waiting` holds the queue's waiting contacts in queue order."""
     typical = representative(stats, queue)
     serving = [a for a in agents if serves(a, typical)]
-    staffed = staffed_for(serving, typical)
+    staffed = len(on_the_phones(serving, typical))
+    servers = servers_for(serving, typical)
+    per_agent = servers / staffed if staffed else 1.0
     aht = stats.aht or policy.expected_handle_seconds
     threshold, target = policy.service_level_seconds, policy.service_level_target
     elapsed = max(now - stats.period_start, 0.0)
@@ -82,33 +101,45 @@ def queue_outlook(
     else:  # observed: this half hour so far and the one before
         rate = (stats.previous.arrived + stats.current.arrived) / (HALF_HOUR + elapsed) if elapsed > 0 else 0.0
 
-    # Projection: what is known, plus the waiting contacts' expected waits, plus the rest of the
-    # half hour's arrivals at the service level Erlang C gives the agents staffed now.
-    met, offered = float(stats.current.met), float(stats.current.offered)
+    # Projection: what is known, plus each waiting contact's chance to be answered in time, plus the
+    # rest of the half hour's arrivals at the service level Erlang C gives the places staffed now.
+    # Its spread comes from the waiting contacts (Bernoulli) and the later arrivals (Poisson).
+    met, offered, variance = float(stats.current.met), float(stats.current.offered), 0.0
     for position, contact in enumerate(waiting, start=1):
-        waited = now - contact.arrived_at
-        met += waited + expected_wait(position, staffed, aht) <= threshold
+        chance = in_time_chance(position, servers, aht, threshold - (now - contact.arrived_at))
+        met += chance
         offered += 1
+        variance += chance * (1 - chance)
     later = rate * remaining
-    met += later * _service_level(rate, aht, staffed, threshold)
+    later_sl = _service_level(rate, aht, servers, threshold)
+    met += later * later_sl
     offered += later
-    projected = met / offered if offered >= policy.alerts.min_offered else None
+    variance += later * later_sl
+    projected = upper = None
+    if offered >= policy.alerts.min_offered:
+        projected = met / offered
+        upper = projected + policy.alerts.sla_certainty_z * math.sqrt(variance) / offered
+
+    def agents(places: int) -> int:
+        return math.ceil(places / per_agent - 1e-9)
 
     patience = policy.alerts.patience_seconds
-    required_a = _required(rate, aht, threshold, target, patience) if patience else None
+    required_a = agents(_required(rate, aht, threshold, target, patience)) if patience else None
     required_next = None
     if forecast is not None:
         next_rate = forecast.expected(stats.period_start + HALF_HOUR) / HALF_HOUR
-        required_next = _required(next_rate, aht, threshold, target, patience)
+        required_next = agents(_required(next_rate, aht, threshold, target, patience))
     return Outlook(
         logged_in=len(serving),
         staffed=staffed,
+        servers=servers,
         aht=aht,
         arrival_rate=rate,
         forecast_arrivals=expected_now,
         projected_service_level=projected,
+        projected_upper=upper,
         projected_offered=offered,
-        required_erlang_c=_required(rate, aht, threshold, target, None),
+        required_erlang_c=agents(_required(rate, aht, threshold, target, None)),
         required_erlang_a=required_a,
         required_next=required_next,
     )

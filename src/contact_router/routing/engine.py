@@ -275,7 +275,9 @@ class _Run:
         self.state.touch_contact(contact)
         self.state.touch_agent(agent)
 
-    def offer_declined(self, contact_id: str, agent_id: str, *, missed: bool, timed_out: bool) -> None:
+    def offer_declined(
+        self, contact_id: str, agent_id: str, *, missed: bool, timed_out: bool, reroute: bool = True
+    ) -> None:
         """The offer ends unanswered: the contact goes back to its place (its arrival time is kept),
         this agent is skipped for it, and a missed offer counts towards pausing the agent."""
         contact = self._offered_to(contact_id, agent_id)
@@ -317,8 +319,9 @@ class _Run:
                         trigger_event_id=self.event_id,
                     )
                 )
-        self._route(contact)
-        self._serve_waiting(agent)
+        if reroute:
+            self._route(contact)
+            self._serve_waiting(agent)
 
     def callback_requested(self, contact_id: str) -> None:
         """The customer hangs up but keeps their place: the contact waits as a callback (taking no
@@ -382,9 +385,17 @@ class _Run:
             (c for c in self.state.contacts.values() if c.offer_pending() and (c.offer_expires_at or 0) <= self.due_by),
             key=lambda c: (c.offer_expires_at, c.contact_id),
         )
+        # All expired offers end before any is offered again: otherwise an agent could be offered a
+        # contact and then, by a later expiry in this same event, be paused while it rings.
+        declined_by = []
         for contact in expired:
             assert contact.agent_id is not None
-            self.offer_declined(contact.contact_id, contact.agent_id, missed=True, timed_out=True)
+            declined_by.append(self.state.agents[contact.agent_id])
+            self.offer_declined(contact.contact_id, contact.agent_id, missed=True, timed_out=True, reroute=False)
+        for contact, agent in zip(expired, declined_by, strict=True):
+            if contact.status is ContactStatus.WAITING:
+                self._route(contact)
+            self._serve_waiting(agent)
         for contact in sorted(self.state.contacts.values(), key=lambda c: (c.arrived_at, c.contact_id)):
             policy = self.config.policy(contact.queue)
             if contact.status is ContactStatus.ASSIGNED and not contact.offer_pending():

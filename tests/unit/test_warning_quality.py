@@ -1,0 +1,66 @@
+"""The judge of the early warnings: recall, precision and lead time by the stated definitions."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from contact_router.contract.events import EscalationAlert, EscalationSubject
+from contact_router.routing.config import RoutingConfig
+from contact_router.sim.offline import EPOCH, Wait
+from contact_router.sim.warning_quality import contact_quality, queue_quality
+
+CONFIG = RoutingConfig.model_validate({"default": {"service_level_seconds": 20, "alerts": {"min_offered": 2}}})
+assert EPOCH % 1800 == 0  # simulated half hours start at multiples of 1800 s
+
+
+def alert(kind: str, subject: str, status: str = "firing", subject_kind: str = "queue") -> EscalationAlert:
+    return EscalationAlert(
+        alert_id=f"{kind}:{subject}", kind=kind, severity="warning",
+        subject=EscalationSubject(kind=subject_kind, id=subject, queue="q"), status=status,
+    )  # fmt: skip
+
+
+def waits(start: float, answered_in_time: int, late: int) -> list[Wait]:
+    ok = [Wait(f"ok{start}-{i}", "q", start, start + 10, True) for i in range(answered_in_time)]
+    return ok + [Wait(f"late{start}-{i}", "q", start, start + 100, True) for i in range(late)]
+
+
+def test_queue_half_hours_breached_warned_ahead_and_false_warnings() -> None:
+    truth = waits(0, 1, 3) + waits(1800, 1, 3) + waits(3600, 3, 0) + waits(5400, 1, 3)  # 3 breaches, 1 fine
+    alerts = [
+        (600.0, alert("sla_at_risk", "q")),  # 20 min ahead of the first half hour's end
+        (1800 + 1600.0, alert("sla_at_risk", "q")),  # only 3.3 min ahead: too late to count
+        (3600 + 60.0, alert("sla_at_risk", "q")),  # a half hour that ended fine: a false warning
+    ]
+    q = queue_quality(alerts, truth, CONFIG)
+    assert (q.breaches, q.warned, q.warnings, q.right) == (3, 1, 2, 1)
+    assert q.recall == pytest.approx(1 / 3) and q.precision == 0.5 and q.leads == (1200.0,)
+
+
+def test_contacts_flagged_before_their_threshold() -> None:
+    truth = [
+        Wait("a", "q", 0, 100, True),  # breached, flagged at 5 s: 15 s ahead
+        Wait("b", "q", 0, 100, False),  # breached (abandoned late), flagged only after 20 s
+        Wait("c", "q", 0, 10, True),  # fine, but flagged: a false flag
+        Wait("d", "q", 0, 50, True),  # breached, never flagged
+    ]
+    kind = "contact_breach_predicted"
+    alerts = [(5.0, alert(kind, "a", subject_kind="contact")), (25.0, alert(kind, "b", subject_kind="contact")),
+              (3.0, alert(kind, "c", subject_kind="contact"))]  # fmt: skip
+    q = contact_quality(alerts, truth, CONFIG, [kind])
+    assert (q.breaches, q.warned, q.warnings, q.right) == (3, 1, 3, 2)
+    assert q.leads == (15.0,) and q.lead_median_seconds == 15.0
+    assert math.isnan(contact_quality([], [], CONFIG, [kind]).recall)
+
+
+def test_bench_warnings_reports_every_alert_kind() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from benchmarks.early_warning import render
+
+    table = render(Path(__file__).resolve().parents[2] / "scenarios/bank-day.yaml", None, 1)
+    for kind in ("sla_at_risk", "contact_breach_predicted", "contact_waiting_long"):
+        assert f"| {kind} |" in table
