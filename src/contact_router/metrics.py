@@ -119,6 +119,15 @@ class Metrics:
             "Input partitions this worker owns now; 0 means it is not ready to route.",
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "contact_router_consumer_lag",
+            "Input records not yet processed on each partition this worker owns (end offset - processed).",
+            ["topic", "partition"], registry=r,
+        )
+        self.dependency_up = Gauge(
+            "contact_router_dependency_up", "1 when the dependency answered the worker's last check.",
+            ["dependency"], registry=r,
+        )
         # Known label sets start at zero, so rates and alerts see them before the first event.
         for type_ in [*INPUT_TYPES, "unknown"]:
             for result in Result:

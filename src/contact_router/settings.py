@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     max_event_lead_seconds: float = Field(300.0, gt=0, description="Events timed further ahead of their record are dead-lettered.")
     max_event_lag_seconds: float = Field(86_400.0, gt=0, description="Events timed further behind their record are dead-lettered.")
     timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
+    health_interval_seconds: float = Field(5.0, gt=0, description="How often consumer lag and Redis/Kafka reachability are checked.")
     per_agent_metrics_limit: int = Field(
         0, ge=0, description="Per-agent series (handled, AHT, CSAT, occupancy) for up to this many agents; 0: off. "
         "Above it they stay off, so a large center cannot flood Prometheus with series.",

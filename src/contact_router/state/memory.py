@@ -94,6 +94,9 @@ class InMemoryStore:
     async def indexed_deadlines(self) -> dict[str, float]:
         return dict(self._deadlines)
 
+    async def ping(self) -> bool:
+        return True
+
     async def close(self) -> None:
         return None
 

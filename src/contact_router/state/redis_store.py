@@ -182,5 +182,12 @@ class RedisStore:
                 pairs = await self._client.zrange(self._deadline_key, 0, -1, withscores=True)
         return {domain.decode(): score for domain, score in pairs}
 
+    async def ping(self) -> bool:
+        """One quick try, no retries: for the health gauge, not for routing."""
+        try:
+            return bool(await self._client.ping())
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return False
+
     async def close(self) -> None:
         await self._client.aclose()

@@ -89,6 +89,10 @@ class StateStore(Protocol):
 
     async def indexed_deadlines(self) -> dict[str, float]: ...
 
+    async def ping(self) -> bool:
+        """Is the store reachable now (one quick try)?"""
+        ...
+
     async def close(self) -> None: ...
 
 

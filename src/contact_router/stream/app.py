@@ -8,6 +8,7 @@ it commits offsets, and the Redis outbox re-emits outputs of an event redelivere
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
         broker_heartbeat_interval=max(settings.kafka_session_timeout_seconds / 3, 0.5),
     )
     inputs = app.topic(settings.topic_contact_events, settings.topic_agent_events)
+    input_names = {settings.topic_contact_events, settings.topic_agent_events}
     contact_events = app.topic(settings.topic_contact_events)
     scheduler = TimerScheduler()
     outputs = {
@@ -48,9 +50,12 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
         for name in (settings.topic_routing_decisions, settings.topic_dead_letters, settings.topic_escalation_alerts)
     }
 
+    processed_offsets: dict[Any, int] = {}  # input TP -> last offset processed, for the lag gauge
+
     async def route(stream: faust.StreamT) -> None:
         async for event in stream.events():
             message = event.message
+            processed_offsets[message.tp] = message.offset
             record = SourceRecord(
                 message.topic, message.partition, message.offset, message.key, message.value, message.timestamp
             )
@@ -81,17 +86,38 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
 
     app.timer(interval=settings.timer_interval_seconds, name="fire_timers")(fire_timers)
 
+    async def check_health() -> None:
+        """Consumer lag per owned input partition, and whether Redis and Kafka answer: a stalled
+        consumer shows as lag growing while the end offsets move (faust-streaming has known hangs)."""
+        metrics.dependency_up.labels("redis").set(1 if await store.ping() else 0)
+        owned = [tp for tp in app.consumer.assignment() if tp.topic in input_names]
+        try:
+            ends = await asyncio.wait_for(app.consumer.highwaters(*owned), timeout=5.0) if owned else {}
+        except Exception:  # noqa: BLE001 - any failure to reach the brokers counts as down
+            metrics.dependency_up.labels("kafka").set(0)
+            return
+        metrics.dependency_up.labels("kafka").set(1)
+        metrics.consumer_lag.clear()
+        for tp, end in ends.items():
+            done = processed_offsets.get(tp)
+            position = done + 1 if done is not None else await app.consumer.position(tp)
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(end - (position if position is not None else end), 0))
+
+    app.timer(interval=settings.health_interval_seconds, name="check_health")(check_health)
+
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         # Another worker may own these domains next: cached state and timers are no longer ours.
         service.forget_cached()
         scheduler.replace([])
         metrics.owned_partitions.set(0)
+        metrics.consumer_lag.clear()
+        for tp in revoked:
+            processed_offsets.pop(tp, None)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        inputs_names = {settings.topic_contact_events, settings.topic_agent_events}
-        owned = sorted((tp.topic, tp.partition) for tp in assigned if tp.topic in inputs_names)
+        owned = sorted((tp.topic, tp.partition) for tp in assigned if tp.topic in input_names)
         metrics.owned_partitions.set(len(owned))
         # Re-arm the timers of the domains we now own (deadlines survive restarts in the store's index).
         partitions = app.consumer.topic_partitions(settings.topic_contact_events)
