@@ -76,11 +76,15 @@ class Pipeline:
 
         return await self.read_until(settled, timeout=60.0)
 
-    async def read_until(self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 60.0) -> list[dict[str, Any]]:
-        """Read both output topics from the start until `done(outputs)` holds; fail on timeout."""
+    async def read_until(
+        self,
+        done: Callable[[list[dict[str, Any]]], bool],
+        timeout: float = 60.0,
+        outputs: tuple[str, ...] = ("routing-decisions", "dead-letters"),
+    ) -> list[dict[str, Any]]:
+        """Read the output topics from the start until `done(outputs)` holds; fail on timeout."""
         consumer = AIOKafkaConsumer(
-            self.topics["routing-decisions"],
-            self.topics["dead-letters"],
+            *(self.topics[name] for name in outputs),
             bootstrap_servers=self.bootstrap,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
