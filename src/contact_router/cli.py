@@ -149,7 +149,8 @@ def demo(
     ports = [settings.metrics_port + i for i in range(workers)]
     logs = [run_dir / f"worker-{i}.log" for i in range(workers)]
     # The workers route by the scenario's routing section, as the offline simulator does.
-    env = {"CONTACT_ROUTER_ROUTING_CONFIG": str(scenario.resolve())}
+    # The demo center is small: per-agent series feed the Agents board's leaderboard.
+    env = {"CONTACT_ROUTER_ROUTING_CONFIG": str(scenario.resolve()), "CONTACT_ROUTER_PER_AGENT_METRICS_LIMIT": "100"}
     monitoring = LocalMonitoring.load(run_dir)
     # The local Prometheus (deploy/stack) scrapes the ports listed in this file.
     targets = monitoring.targets_file if monitoring else run_dir / TARGETS_FILE
