@@ -227,6 +227,8 @@ def test_every_panel_query_returns_data_on_a_live_run(worker: tuple[Pipeline, Pa
         print(f"  slowest: {seconds:.0f} s  {board} / {title}: {expr}")
 
     assert rules, "Prometheus loaded none of deploy/prometheus/rules"
+    broken = [(r["name"], r.get("lastError")) for g in rules for r in g["rules"] if r.get("health") == "err"]
+    assert not broken, f"rules failing to evaluate: {broken}"
     unexplained = [q for q in empty if q not in CANNOT_HAVE_DATA]
     stale = [q for q in CANNOT_HAVE_DATA if q not in empty]
     assert not unexplained, "panels whose query returned no data:\n" + "\n".join(
