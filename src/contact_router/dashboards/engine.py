@@ -86,7 +86,10 @@ def consumer_lag() -> timeseries.Panel:
             "arrive late: contacts wait longer than the gauges say.",
             "short",
         )
-        .with_target(query(f"sum by (topic) (contact_router_consumer_lag{{{JOB}}})", "{{topic}}"))
+        # Max per partition first, as the topic:contact_router_consumer_lag:sum rule: while a partition moves,
+        # its old owner's last scrape and its new owner's both still report it.
+        .with_target(query(f"sum by (topic) (max by (topic, partition) (contact_router_consumer_lag{{{JOB}}}))",
+                           "{{topic}}"))
     )
 
 

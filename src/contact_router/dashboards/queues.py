@@ -205,8 +205,9 @@ def arrivals_and_answers() -> timeseries.Panel:
     return (
         timeseries_panel(
             "Arrivals and answers per minute",
-            "Contacts arriving and contacts assigned to an agent, per minute. Arrivals above answers for long "
-            "means the queue is growing.",
+            "Contacts arriving and contacts answered (an offer accepted, or an assignment where offers need no "
+            "answer), per minute. Offers that ring out are not answers. Arrivals above answers for long means the "
+            "queue is growing.",
             "cpm",
         )
         .with_target(query(
@@ -214,7 +215,8 @@ def arrivals_and_answers() -> timeseries.Panel:
             "{{queue}} arrived",
         ))
         .with_target(query(
-            f"sum by (queue) (rate(contact_router_contacts_assigned_total{{{QUEUE}}}[$__rate_interval])) * 60",
+            # Not contacts_assigned: it counts every offer, so a re-offered contact would be answered twice.
+            f"sum by (queue) (rate(contact_router_answer_wait_seconds_count{{{QUEUE}}}[$__rate_interval])) * 60",
             "{{queue}} answered",
         ))
     )
