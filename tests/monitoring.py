@@ -14,7 +14,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,41 +90,35 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_alertmanager(port: int, config: dict[str, Any], workdir: Path) -> Iterator[str]:
+def _running(name: str, command: list[str], port: int, config: dict[str, Any], workdir: Path) -> Iterator[str]:
+    """Write `name`.yml, start the server on 127.0.0.1:port with its log in workdir; yield its URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / f"{name}.yml").write_text(yaml.safe_dump(config))
+    log = workdir / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url + "/-/ready", proc, log)
+        yield url
+    finally:
+        _stop(proc)
+
+
+def running_alertmanager(port: int, config: dict[str, Any], workdir: Path) -> AbstractContextManager[str]:
     """Alertmanager on 127.0.0.1:port, without clustering; yields its base URL."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    log = workdir / "alertmanager.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [binary("prometheus-alertmanager", "alertmanager"), f"--config.file={workdir / 'alertmanager.yml'}",
-             f"--storage.path={workdir / 'alertmanager-data'}", f"--web.listen-address=127.0.0.1:{port}",
-             "--cluster.listen-address="],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url + "/-/ready", proc, log)
-        yield url
-    finally:
-        _stop(proc)
+    command = [
+        binary("prometheus-alertmanager", "alertmanager"), f"--config.file={workdir / 'alertmanager.yml'}",
+        f"--storage.path={workdir / 'alertmanager-data'}", f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]  # fmt: skip
+    return _running("alertmanager", command, port, config, workdir)
 
 
-@contextmanager
-def running_prometheus(port: int, config: dict[str, Any], workdir: Path) -> Iterator[str]:
+def running_prometheus(port: int, config: dict[str, Any], workdir: Path) -> AbstractContextManager[str]:
     """Prometheus on 127.0.0.1:port with its data in workdir; yields its base URL."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    log = workdir / "prometheus.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [binary("prometheus"), f"--config.file={workdir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={workdir / 'prometheus-data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url + "/-/ready", proc, log)
-        yield url
-    finally:
-        _stop(proc)
+    command = [
+        binary("prometheus"), f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={workdir / 'prometheus-data'}", f"--web.listen-address=127.0.0.1:{port}",
+    ]  # fmt: skip
+    return _running("prometheus", command, port, config, workdir)
