@@ -56,6 +56,11 @@ class Metrics:
         )
         qc = ["queue", "channel"]
         self.arrived = Counter("contact_router_contacts_arrived", "Contacts that arrived.", qc, registry=r)
+        self.abandoned = Counter(
+            "contact_router_contacts_abandoned",
+            "Waits that ended unanswered: the customer hung up (waiting or while it rang) or the sweeper expired "
+            "the contact. Abandonment = this / service_level_offered.", qc, registry=r,
+        )
         self.transferred = Counter(
             "contact_router_contacts_transferred", "Contacts transferred out of the queue.", qc, registry=r
         )
@@ -168,6 +173,7 @@ class Metrics:
                     self.sl_met.labels(queue, channel).inc()
             case Abandoned(queue, channel):
                 self.sl_offered.labels(queue, channel).inc()
+                self.abandoned.labels(queue, channel).inc()
             case Transferred(queue, channel):
                 self.transferred.labels(queue, channel).inc()
             case CallbackRequested(queue, channel):

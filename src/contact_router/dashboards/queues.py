@@ -131,15 +131,15 @@ def abandonment() -> timeseries.Panel:
     return (
         timeseries_panel(
             "Abandonment",
-            "Share of the contacts finished in the last 15 minutes that were abandoned while waiting "
+            "Share of the waits that ended in the last 15 minutes without an answer (hung up while waiting or "
+            "ringing, or expired), out of those answered or abandoned: the service level's denominator "
             "(the ContactRouterAbandonmentHigh alert fires above 10%).",
             "percentunit",
         )
         .min(0)
         .with_target(query(
-            f'sum by (queue) (increase(contact_router_contacts_closed_total{{{QUEUE}, outcome="abandoned"}}'
-            f"[{KPI_WINDOW}])) / sum by (queue) (increase(contact_router_contacts_closed_total{{{QUEUE}}}"
-            f"[{KPI_WINDOW}]))",
+            f"sum by (queue) (increase(contact_router_contacts_abandoned_total{{{QUEUE}}}[{KPI_WINDOW}]))"
+            f" / sum by (queue) (increase(contact_router_service_level_offered_total{{{QUEUE}}}[{KPI_WINDOW}]))",
             "{{queue}}",
         ))
     )
