@@ -96,7 +96,7 @@ class EarlyWarning:
                     found.append(contact.arrived_at + share * policy.service_level_seconds)
             elif contact.accepted and contact.assigned_at is not None and policy.alerts.handle_time_factor:
                 # Not while the agent's alert fires or cools down: the timer could not change anything.
-                if f"handle_time_high|agent|{contact.agent_id}" not in state.alerts:
+                if alert_key("handle_time_high", "agent", contact.agent_id or "") not in state.alerts:
                     found.append(contact.assigned_at + self.long_handle_seconds(contact.queue, state))
         active = bool(state.contacts) or any(a.state is not AgentState.OFFLINE for a in state.agents.values())
         if active:
@@ -113,7 +113,7 @@ class EarlyWarning:
 
 
 def _firing(state: DomainState, kind: str, subject_kind: str, subject_id: str) -> bool:
-    alert = state.alerts.get(f"{kind}|{subject_kind}|{subject_id}")
+    alert = state.alerts.get(alert_key(kind, subject_kind, subject_id))
     return alert is not None and alert.resolved_at is None
 
 

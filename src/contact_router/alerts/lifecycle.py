@@ -23,10 +23,6 @@ class AlertBook:
         self.now = now
         self.outputs: list[EscalationAlert] = []
 
-    def firing(self, kind: str, subject_kind: str, subject_id: str) -> bool:
-        alert = self.state.alerts.get(alert_key(kind, subject_kind, subject_id))
-        return alert is not None and alert.resolved_at is None
-
     def fire(
         self,
         kind: str,
