@@ -21,9 +21,15 @@ DEFAULT_SCENARIO = Path("scenarios/demo.yaml")
 @app.command()
 def worker() -> None:
     """Run one routing worker (a Faust worker; settings from CONTACT_ROUTER_* variables)."""
+    from contact_router.security import ConnectionRefused, SecurityConfigError
     from contact_router.stream.worker import build_worker
 
-    build_worker(Settings()).execute_from_commandline()
+    try:
+        worker_ = build_worker(Settings())
+    except (ConnectionRefused, SecurityConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    worker_.execute_from_commandline()
 
 
 @app.command()

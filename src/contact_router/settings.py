@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,19 @@ class Settings(BaseSettings):
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL; may hold a password, so it is never logged."
     )
+    # Secured connections (docs/security.md); contact_router.security builds the clients from these.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle the brokers' certificates are checked against.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (PEM), for brokers that ask one.")
+    kafka_ssl_keyfile: Path | None = None
+    redis_username: str | None = Field(None, description="Redis ACL user (with redis_password).")
+    redis_password: SecretStr | None = None
+    redis_ssl_cafile: Path | None = Field(None, description="CA bundle for rediss:// URLs.")
+    redis_ssl_certfile: Path | None = Field(None, description="Client certificate (PEM) for rediss:// URLs.")
+    redis_ssl_keyfile: Path | None = None
     metrics_port: int = Field(9300, description="Port of this worker's Prometheus /metrics (0: none).")
     app_id: str = Field("contact-router", description="Faust app id, which is the Kafka consumer group.")
     topic_contact_events: str = "contact-events"

@@ -10,6 +10,7 @@ from contact_router.core import Engine
 from contact_router.logging import configure_logging
 from contact_router.metrics import Metrics
 from contact_router.routing.config import load_routing_config
+from contact_router.security import check_logins, describe_kafka, describe_redis, redis_client
 from contact_router.service import OutputTopics, RoutingService
 from contact_router.settings import Settings
 from contact_router.staffing.forecast import load_profiles
@@ -22,10 +23,12 @@ log = structlog.get_logger("contact_router.worker")
 
 def build_worker(settings: Settings) -> faust.Worker:
     configure_logging(settings.log_level)
+    # Refused credentials or TLS never fix themselves: stop now, saying which, rather than retry forever.
+    check_logins(settings)
     metrics = Metrics(per_agent_limit=settings.per_agent_metrics_limit)
     routing = load_routing_config(settings.routing_config)
-    store = RedisStore.from_url(
-        settings.redis_url.get_secret_value(),
+    store = RedisStore(
+        redis_client(settings),
         key_prefix=settings.redis_key_prefix,
         event_ttl_seconds=settings.event_ttl_seconds,
     )
@@ -47,5 +50,5 @@ def build_worker(settings: Settings) -> faust.Worker:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
         log.info("metrics exposed", port=settings.metrics_port, path="/metrics")
-    log.info("worker starting", kafka=settings.kafka_bootstrap, app_id=settings.app_id)
+    log.info("worker starting", app_id=settings.app_id, **describe_kafka(settings), **describe_redis(settings))
     return faust.Worker(app, loglevel=settings.log_level, quiet=True)
