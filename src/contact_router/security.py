@@ -181,7 +181,8 @@ async def check_kafka_login(s: Settings, timeout: float = 10.0) -> None:
     """Log in to the first bootstrap server as the clients will. Raises ConnectionRefused on refused
     credentials or TLS; a broker that is not up yet only gets a warning (the clients keep trying)."""
     kwargs = aiokafka_kwargs(s)
-    host, port = kwargs.pop("bootstrap_servers").split(",")[0].strip().rsplit(":", 1)
+    first = kwargs.pop("bootstrap_servers").split(",")[0].strip()
+    host, _, port = first.rpartition(":") if ":" in first else (first, ":", "9092")
     where = f"Kafka at {host}:{port} ({s.kafka_security_protocol})"
     try:
         conn = await create_conn(host, int(port), request_timeout_ms=int(timeout * 1000), **kwargs)
