@@ -33,11 +33,14 @@ def test_queue_half_hours_breached_warned_ahead_and_false_warnings() -> None:
     truth = waits(0, 1, 3) + waits(1800, 1, 3) + waits(3600, 3, 0) + waits(5400, 1, 3)  # 3 breaches, 1 fine
     alerts = [
         (600.0, alert("sla_at_risk", "q")),  # 20 min ahead of the first half hour's end
-        (1800 + 1600.0, alert("sla_at_risk", "q")),  # only 3.3 min ahead: too late to count
+        (1800 + 1600.0, alert("sla_at_risk", "q")),  # only 3.3 min ahead: too late for recall, right all the same
         (3600 + 60.0, alert("sla_at_risk", "q")),  # a half hour that ended fine: a false warning
+        (3600 + 900.0, alert("sla_at_risk", "q")),  # fired again in it: still one false warning
+        (7200 + 1700.0, alert("sla_at_risk", "q")),  # late, and nothing went wrong: false all the same
     ]
+    truth += waits(7200, 3, 0)
     q = queue_quality(alerts, truth, CONFIG)
-    assert (q.breaches, q.warned, q.warnings, q.right) == (3, 1, 2, 1)
+    assert (q.breaches, q.warned, q.warnings, q.right) == (3, 1, 4, 2)
     assert q.recall == pytest.approx(1 / 3) and q.precision == 0.5 and q.leads == (1200.0,)
 
 

@@ -6,8 +6,9 @@ service level ended below target (counted as the detectors count it: each wait i
 ended, at least `min_offered` of them). The alert is about the current half hour (the detector
 resolves it when the half hour ends and judges the next one afresh), so a half hour is warned when
 the alert fired in it at least `ahead_seconds` before its end. Recall: warned breaches over
-breaches; precision: warned breaches over warned half hours. The lead time is from the first
-warning of the half hour to its end.
+breaches. Precision: of the half hours in which the alert fired at all (however late: a supervisor
+paged with three minutes left and nothing wrong was still paged for nothing), those that breached.
+The lead time is from the first warning of the half hour to its end.
 
 Contacts (`contact_breach_predicted`, `contact_waiting_long`, and either): a breach is a wait that
 passed its queue's threshold (answered late, or abandoned after it). It is flagged when the alert
@@ -101,15 +102,15 @@ def queue_quality(
         for key, n in offered.items()
         if n >= routing.policy(key[0]).alerts.min_offered and met[key] / n < routing.policy(key[0]).service_level_target
     }
-    warned: dict[tuple[str, float], float] = {}  # half hour -> when its first warning fired
+    first: dict[tuple[str, float], float] = {}  # half hour -> when its first warning fired
     for t, alert in alerts:
         if alert.kind == kind and alert.status == "firing":
             key = (alert.subject.id, _period(t))
-            if t <= key[1] + HALF_HOUR - ahead_seconds:
-                warned[key] = min(warned.get(key, math.inf), t)
-    leads = [start + HALF_HOUR - warned[(queue, start)] for queue, start in breached if (queue, start) in warned]
-    right = sum(1 for key in warned if key in breached)
-    return KindQuality(kind, len(breached), len(leads), len(warned), right, tuple(leads))
+            first[key] = min(first.get(key, math.inf), t)
+    ahead = {key: t for key, t in first.items() if t <= key[1] + HALF_HOUR - ahead_seconds}
+    leads = [start + HALF_HOUR - ahead[(queue, start)] for queue, start in breached if (queue, start) in ahead]
+    right = sum(1 for key in first if key in breached)
+    return KindQuality(kind, len(breached), len(leads), len(first), right, tuple(leads))
 
 
 def contact_quality(
