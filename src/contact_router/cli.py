@@ -319,6 +319,9 @@ def bench_warnings(
     scenario: Annotated[list[Path] | None, typer.Option(help="Scenario YAML (repeatable).")] = None,
     first: Annotated[str | None, typer.Option(help="Replays: first date (YYYY-MM-DD); default the scenario's.")] = None,
     days: Annotated[int, typer.Option(min=1, help="Consecutive replayed days (or seeds) per scenario.")] = 14,
+    forecast: Annotated[
+        bool, typer.Option(help="Replays: give the queues a forecast fitted on the days before each replayed day.")
+    ] = False,
 ) -> None:
     """Recall, precision and lead time of the early warnings, judged in the offline simulator."""
     _benchmarks()
@@ -328,7 +331,7 @@ def bench_warnings(
 
     start = date.fromisoformat(first) if first else None
     for path in scenario or [Path("scenarios/bank-day.yaml")]:
-        typer.echo(render(path, start, days))
+        typer.echo(render(path, start, days, forecast))
 
 
 if __name__ == "__main__":
