@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contact_router.contract.envelope import MAX_EVENT_BYTES
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONTACT_ROUTER_", extra="ignore")
@@ -49,6 +51,17 @@ class Settings(BaseSettings):
     )
     max_event_lead_seconds: float = Field(300.0, gt=0, description="Events timed further ahead of their record are dead-lettered.")
     max_event_lag_seconds: float = Field(86_400.0, gt=0, description="Events timed further behind their record are dead-lettered.")
+    max_event_bytes: int = Field(MAX_EVENT_BYTES, gt=0, description="Larger input events are dead-lettered unread.")
+    max_agents_per_domain: int = Field(
+        20_000, gt=0, description="A new agent's login past this many agents in its domain is dead-lettered."
+    )
+    max_contacts_per_domain: int = Field(
+        100_000, gt=0, description="A contact arriving when its domain has this many open is dead-lettered."
+    )
+    customer_ref_key: SecretStr | None = Field(
+        None, description="Secret key (32+ characters) customer references are hashed with (HMAC-SHA256) before "
+        "they are stored; the worker does not start without it.",
+    )
     timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
     health_interval_seconds: float = Field(5.0, gt=0, description="How often consumer lag and Redis/Kafka reachability are checked.")
     per_agent_metrics_limit: int = Field(

@@ -33,7 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from contact_router.processes import start_worker, stop_workers, wait_until_routing
 from contact_router.security import ConnectionRefused, aiokafka_kwargs, check_kafka_login, check_redis_login
 from contact_router.settings import Settings
-from tests.factories import agent_in, contact, envelope
+from tests.factories import CUSTOMER_REF_KEY, agent_in, contact, envelope
 from tests.integration.secured_servers import (
     WORKER_METRICS_PORT,
     KafkaUser,
@@ -77,6 +77,7 @@ class Secured:
             "REDIS_SSL_KEYFILE": str(self.pki.client_key),
             "REDIS_KEY_PREFIX": PREFIX,
             "APP_ID": "secured-test",
+            "CUSTOMER_REF_KEY": CUSTOMER_REF_KEY,
             "LOG_LEVEL": "info",
         } | over
         return {f"CONTACT_ROUTER_{k}": v for k, v in values.items()}
@@ -234,7 +235,7 @@ def test_a_worker_with_a_wrong_password_stops_at_once_and_says_why(secured: Secu
         [sys.executable, "-m", "contact_router.cli", "worker"], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "error: Kafka at 127.0.0.1:39090 (SASL_SSL) refused user 'router' (SCRAM-SHA-512)" in done.stderr
+    assert "contact-router worker: Kafka at 127.0.0.1:39090 (SASL_SSL) refused user 'router' (SCRAM-SHA-512)" in done.stderr
     assert "not-the-password" not in done.stdout + done.stderr
     assert time.monotonic() - started < 30
 

@@ -9,9 +9,10 @@ from prometheus_client import start_http_server
 from contact_router.core import Engine
 from contact_router.logging import configure_logging
 from contact_router.metrics import Metrics
+from contact_router.privacy import Pseudonyms
 from contact_router.routing.config import load_routing_config
 from contact_router.security import check_logins, describe_kafka, describe_redis, redis_client
-from contact_router.service import OutputTopics, RoutingService
+from contact_router.service import DomainLimits, OutputTopics, RoutingService
 from contact_router.settings import Settings
 from contact_router.staffing.forecast import load_profiles
 from contact_router.state.redis_store import RedisStore
@@ -22,6 +23,8 @@ log = structlog.get_logger("contact_router.worker")
 
 
 def build_worker(settings: Settings) -> faust.Worker:
+    """Raises CustomerRefKeyError, before connecting to anything, when the customer-ref key is unusable."""
+    pseudonyms = Pseudonyms.from_setting(settings.customer_ref_key)
     configure_logging(settings.log_level)
     # Refused credentials or TLS never fix themselves: stop now, saying which, rather than retry forever.
     check_logins(settings)
@@ -34,6 +37,7 @@ def build_worker(settings: Settings) -> faust.Worker:
     )
     service = RoutingService(
         store,
+        pseudonyms=pseudonyms,
         topics=OutputTopics(
             settings.topic_routing_decisions, settings.topic_dead_letters, settings.topic_escalation_alerts
         ),
@@ -41,6 +45,8 @@ def build_worker(settings: Settings) -> faust.Worker:
         cache_size=settings.domain_cache_size,
         max_event_lead_seconds=settings.max_event_lead_seconds,
         max_event_lag_seconds=settings.max_event_lag_seconds,
+        max_event_bytes=settings.max_event_bytes,
+        limits=DomainLimits(settings.max_agents_per_domain, settings.max_contacts_per_domain),
     )
     app = create_app(settings, service, store, metrics)
     metrics.registry.register(
