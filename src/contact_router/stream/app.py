@@ -9,6 +9,7 @@ it commits offsets, and the Redis outbox re-emits outputs of an event redelivere
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -18,8 +19,8 @@ import structlog
 from contact_router.metrics import Metrics
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.settings import Settings
-from contact_router.state.store import StateStore
-from contact_router.stream.health import ConsumerWatch
+from contact_router.state.store import StateStore, StoreLost
+from contact_router.stream.health import EXIT_STORE_LOST, ConsumerWatch
 from contact_router.stream.timers import TimerScheduler, partition_of, timer_event
 
 log = structlog.get_logger("contact_router.stream")
@@ -66,7 +67,12 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
                 message.topic, message.partition, message.offset, message.key, message.value, message.timestamp
             )
             started = time.perf_counter()
-            processed = await service.process(record)
+            try:
+                processed = await service.process(record)
+            except StoreLost as exc:
+                # Nothing was written; the offset is not committed. Restarted, the worker waits for a rebuild.
+                log.error("store lost, exiting", error=str(exc), exit_code=EXIT_STORE_LOST)
+                os._exit(EXIT_STORE_LOST)
             for out in processed.outputs:
                 await outputs[out.topic].send(key=out.key.encode(), value=out.value, force=True)
             metrics.observe(processed, time.perf_counter() - started)

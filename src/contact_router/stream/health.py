@@ -27,6 +27,7 @@ import structlog
 from contact_router.metrics import Metrics
 
 EXIT_CONSUMER_STALLED = 75  # EX_TEMPFAIL: a temporary failure, restart me
+EXIT_STORE_LOST = 76  # the store's marker vanished: restarted, the worker waits for `contact-router rebuild`
 
 K = TypeVar("K", bound=Hashable)
 
