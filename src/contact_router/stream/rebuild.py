@@ -216,8 +216,17 @@ async def _published_decisions(settings: Settings, domains: set[str] | None) -> 
                         published[_decision_id(r.value)] = _digest(r.value)
             remaining = {tp for tp in remaining if await consumer.position(tp) < end[tp]}
     finally:
-        await consumer.stop()
+        await _stop(consumer)
     return published
+
+
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    # aiokafka 0.14's stop() of a group-less consumer that had assigned partitions was seen to take
+    # from 13 s to minutes (its fetcher kept polling); the rebuild's work is done by then.
+    try:
+        await asyncio.wait_for(consumer.stop(), timeout=5.0)
+    except TimeoutError:
+        log.warning("the Kafka consumer did not stop within 5 s; going on without it")
 
 
 def _decision_id(value: bytes | None) -> str:
@@ -243,7 +252,10 @@ async def rebuild(
     compare with what Redis holds. Refuses while workers are in the consumer group."""
     started = time.monotonic()
     if not dry_run and await group_members(settings):
-        raise RebuildRefused(f"workers are in consumer group {settings.app_id!r}: stop them first")
+        raise RebuildRefused(
+            f"workers are in consumer group {settings.app_id!r}: stop them first "
+            f"(a killed worker stays a member until the Kafka session timeout, {settings.kafka_session_timeout_seconds:g} s by default)"
+        )
     target: StateStore = InMemoryStore() if dry_run else store
     service = service_for(target)
     consumer = _consumer(settings)
@@ -258,7 +270,9 @@ async def rebuild(
             ends={f"{tp.topic}:{tp.partition}": end[tp] for tp in tps},
             truncated={f"{tp.topic}:{tp.partition}": begin[tp] for tp in tps if begin[tp] > 0},
         )
+        log.info("replaying up to the end offsets captured now", records=sum(end[tp] - begin[tp] for tp in tps))
         published = await _published_decisions(settings, domains)
+        log.info("published decisions read, for the check", decisions=len(published))
         if not dry_run:
             # The marker goes first: a worker that starts meanwhile waits, and one still routing
             # stops at its next load (StoreLost) instead of writing into the half-built namespace.
@@ -285,7 +299,7 @@ async def rebuild(
                         digest = published.get(_decision_id(out.value))
                         report.decisions["unpublished" if digest is None else "matched" if digest == _digest(out.value) else "differs"] += 1
     finally:
-        await consumer.stop()
+        await _stop(consumer)
     if dry_run:
         for domain in sorted(report.domains):
             if await store.load(domain) != await target.load(domain):
