@@ -1,4 +1,4 @@
-"""The one entry point: `contact-router worker | simulate | demo | staffing | webhook-receiver | ...`."""
+"""The one entry point: `contact-router worker | rebuild | simulate | demo | staffing | webhook-receiver | ...`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,39 @@ def worker() -> None:
         typer.echo(f"contact-router worker: {exc}", err=True)
         raise typer.Exit(2) from None
     worker_.execute_from_commandline()
+
+
+@app.command()
+def rebuild(
+    domain: Annotated[list[str] | None, typer.Option(help="Rebuild only this domain (repeatable); default all.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Replay into memory and compare with Redis; change nothing.")] = False,
+) -> None:
+    """Rebuild the Redis state from the input topics (after Redis lost it), with the workers stopped."""
+    from contact_router.logging import configure_logging
+    from contact_router.privacy import CustomerRefKeyError
+    from contact_router.stream.rebuild import RebuildRefused
+    from contact_router.stream.rebuild import rebuild as run_rebuild
+    from contact_router.stream.worker import build_service, build_store
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+
+    async def run() -> str:
+        store = build_store(settings)
+        try:
+            report = await run_rebuild(
+                settings, store, lambda target: build_service(settings, target),
+                domains=set(domain) if domain else None, dry_run=dry_run,
+            )
+        finally:
+            await store.close()
+        return report.render()
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except (RebuildRefused, CustomerRefKeyError) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

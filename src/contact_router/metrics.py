@@ -129,6 +129,12 @@ class Metrics:
             "Input records not yet processed on each partition this worker owns (end offset - processed).",
             ["topic", "partition"], registry=r,
         )
+        self.consumer_stalled = Gauge(
+            "contact_router_consumer_stalled",
+            "1 on an owned input partition whose records wait while it is not fetched (the worker then exits "
+            "with code 75 to be restarted), else 0.",
+            ["topic", "partition"], registry=r,
+        )
         self.dependency_up = Gauge(
             "contact_router_dependency_up", "1 when the dependency answered the worker's last check.",
             ["dependency"], registry=r,

@@ -64,6 +64,16 @@ class Settings(BaseSettings):
     )
     timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
     health_interval_seconds: float = Field(5.0, gt=0, description="How often consumer lag and Redis/Kafka reachability are checked.")
+    consumer_stall_seconds: float = Field(
+        60.0, gt=0, description="Records waiting on an owned partition that is not fetched for this long: a stalled consumer."
+    )
+    consumer_stall_restart_seconds: float = Field(
+        15.0, ge=0, description="How long a stall is exposed (contact_router_consumer_stalled) before the worker exits (code 75)."
+    )
+    chaos_pause_file: Path | None = Field(
+        None, description="Testing only: while this file exists the worker stops fetching its input partitions, "
+        "as the faust-streaming stalls do.",
+    )
     per_agent_metrics_limit: int = Field(
         0, ge=0, description="Per-agent series (handled, AHT, CSAT, occupancy) for up to this many agents; 0: off. "
         "Above it they stay off, so a large center cannot flood Prometheus with series.",

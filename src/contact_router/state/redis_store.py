@@ -34,6 +34,7 @@ from contact_router.state.store import (
     InvariantViolation,
     OutputRecord,
     Snapshot,
+    StoreLost,
 )
 
 log = structlog.get_logger("contact_router.state")
@@ -46,6 +47,7 @@ class DomainKeys:
 
     def __init__(self, prefix: str, domain: str) -> None:
         base = f"{prefix}:{{{domain}}}"
+        self.base = base
         self.version = f"{base}:version"
         self.agents = f"{base}:agents"
         self.contacts = f"{base}:contacts"
@@ -93,14 +95,19 @@ class RedisStore:
         key_prefix: str = "cr",
         event_ttl_seconds: int = 7 * 86400,
         customer_ttl_seconds: int = 7 * 86400,
+        guard_marker: bool = False,
     ) -> None:
+        """guard_marker: refuse to load state while the namespace's marker is missing (StoreLost), so a
+        worker notices a lost store at its next load instead of routing on empty state."""
         self._client = client
+        self.guard_marker = guard_marker
         self._prefix = key_prefix
         self._event_ttl = event_ttl_seconds
         # A customer's history lives as long as the longest window that reads it (7-day repeats).
         self._customer_ttl = customer_ttl_seconds
         self._commit = client.register_script(_COMMIT_LUA)
         self._deadline_key = f"{key_prefix}:deadlines"
+        self._marker_key = f"{key_prefix}:store-marker"
 
     @classmethod
     def from_url(cls, url: str, **kwargs: object) -> RedisStore:
@@ -113,6 +120,10 @@ class RedisStore:
         k = self.keys(domain)
         async for attempt in _until_redis_answers():
             with attempt:
+                # A separate read: the marker is in no domain's slot. Loads happen on cache misses and
+                # after conflicts, which is what a flushed store causes first.
+                if self.guard_marker and not await self._client.exists(self._marker_key):
+                    raise StoreLost(f"{self._marker_key} is missing: run `contact-router rebuild`")
                 async with self._client.pipeline(transaction=True) as pipe:
                     pipe.get(k.version).hgetall(k.agents).hgetall(k.contacts).hgetall(k.queues).hgetall(k.alerts)
                     version, agents, contacts, queues, alerts = await pipe.execute()
@@ -182,6 +193,44 @@ class RedisStore:
                 pairs = await self._client.zrange(self._deadline_key, 0, -1, withscores=True)
         return {domain.decode(): score for domain, score in pairs}
 
+    async def marker(self) -> dict[str, object] | None:
+        """The namespace's marker: written at a worker's first start on empty topics, or by a
+        rebuild; its absence with input on Kafka means the state was lost."""
+        async for attempt in _until_redis_answers():
+            with attempt:
+                raw = await self._client.get(self._marker_key)
+        return None if raw is None else orjson.loads(raw)
+
+    async def write_marker(self, info: dict[str, object]) -> None:
+        async for attempt in _until_redis_answers():
+            with attempt:
+                await self._client.set(self._marker_key, orjson.dumps(info))
+
+    async def delete_marker(self) -> None:
+        async for attempt in _until_redis_answers():
+            with attempt:
+                await self._client.delete(self._marker_key)
+
+    async def wipe(self, domains: list[str] | None = None) -> int:
+        """Delete the namespace's keys (the marker aside), or only these domains' keys and index
+        entries: a rebuild starts from nothing, not from what a worker wrote after the loss."""
+        bases = [self._prefix] if domains is None else [self.keys(d).base for d in domains]
+        patterns = [f"{_glob(base)}:*" for base in bases]
+        deleted = 0
+        for pattern in patterns:
+            batch: list[bytes] = []
+            async for key in self._client.scan_iter(match=pattern, count=1000):
+                if key.decode() != self._marker_key:
+                    batch.append(key)
+                if len(batch) >= 500:
+                    deleted += await self._client.delete(*batch)
+                    batch = []
+            if batch:
+                deleted += await self._client.delete(*batch)
+        if domains:
+            await self._client.zrem(self._deadline_key, *domains)
+        return deleted
+
     async def ping(self) -> bool:
         """One quick try, no retries: for the health gauge, not for routing."""
         try:
@@ -191,3 +240,8 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _glob(text: str) -> str:
+    """`text` matched literally by SCAN MATCH."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -43,6 +43,11 @@ class CommitResult:
     outputs: list[OutputRecord] = field(default_factory=list)
 
 
+class StoreLost(RuntimeError):
+    """The store's marker is gone: its state was lost (FLUSHALL, a fresh server) and must be rebuilt
+    from Kafka (`contact-router rebuild`) before routing on it again."""
+
+
 class InvariantViolation(RuntimeError):
     """The store refused a change that would break a promise (over capacity, double assignment)."""
 

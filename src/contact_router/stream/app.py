@@ -9,6 +9,7 @@ it commits offsets, and the Redis outbox re-emits outputs of an event redelivere
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -19,7 +20,8 @@ from contact_router.metrics import Metrics
 from contact_router.security import faust_credentials
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.settings import Settings
-from contact_router.state.store import StateStore
+from contact_router.state.store import StateStore, StoreLost
+from contact_router.stream.health import EXIT_STORE_LOST, ConsumerWatch
 from contact_router.stream.timers import TimerScheduler, partition_of, timer_event
 
 log = structlog.get_logger("contact_router.stream")
@@ -53,16 +55,26 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
     }
 
     processed_offsets: dict[Any, int] = {}  # input TP -> last offset processed, for the lag gauge
+    watch = ConsumerWatch(metrics, settings.consumer_stall_seconds, settings.consumer_stall_restart_seconds)
+    busy = False  # inside an event: records waiting then are not a stalled fetcher
 
     async def route(stream: faust.StreamT) -> None:
+        nonlocal busy
+        busy = False  # Faust restarts a crashed agent by calling this again
         async for event in stream.events():
+            busy = True
             message = event.message
             processed_offsets[message.tp] = message.offset
             record = SourceRecord(
                 message.topic, message.partition, message.offset, message.key, message.value, message.timestamp
             )
             started = time.perf_counter()
-            processed = await service.process(record)
+            try:
+                processed = await service.process(record)
+            except StoreLost as exc:
+                # Nothing was written; the offset is not committed. Restarted, the worker waits for a rebuild.
+                log.error("store lost, exiting", error=str(exc), exit_code=EXIT_STORE_LOST)
+                os._exit(EXIT_STORE_LOST)
             for out in processed.outputs:
                 await outputs[out.topic].send(key=out.key.encode(), value=out.value, force=True)
             metrics.observe(processed, time.perf_counter() - started)
@@ -78,6 +90,7 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
                     partition=record.partition,
                     offset=record.offset,
                 )
+            busy = False
 
     app.agent(inputs, name="route", concurrency=1)(route)
 
@@ -90,9 +103,12 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
 
     async def check_health() -> None:
         """Consumer lag per owned input partition, and whether Redis and Kafka answer: a stalled
-        consumer shows as lag growing while the end offsets move (faust-streaming has known hangs)."""
+        consumer shows as lag growing while the end offsets move (faust-streaming has known hangs),
+        and stream/health.py turns that into a gauge and, if it lasts, an exit for a restart."""
         metrics.dependency_up.labels("redis").set(1 if await store.ping() else 0)
         owned = [tp for tp in app.consumer.assignment() if tp.topic in input_names]
+        if settings.chaos_pause_file is not None and settings.chaos_pause_file.exists():
+            app.consumer.pause_partitions(owned)
         try:
             ends = await asyncio.wait_for(app.consumer.highwaters(*owned), timeout=5.0) if owned else {}
         except Exception:  # noqa: BLE001 - any failure to reach the brokers counts as down
@@ -100,10 +116,14 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
             return
         metrics.dependency_up.labels("kafka").set(1)
         metrics.consumer_lag.clear()
+        positions: dict[Any, int] = {}
         for tp, end in ends.items():
             done = processed_offsets.get(tp)
             position = done + 1 if done is not None else await app.consumer.position(tp)
             metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(end - (position if position is not None else end), 0))
+            if position is not None:
+                positions[tp] = position
+        watch.check(time.monotonic(), ends, positions, busy)
 
     app.timer(interval=settings.health_interval_seconds, name="check_health")(check_health)
 
@@ -114,6 +134,7 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
         scheduler.replace([])
         metrics.owned_partitions.set(0)
         metrics.consumer_lag.clear()
+        watch.detector.forget()
         for tp in revoked:
             processed_offsets.pop(tp, None)
 

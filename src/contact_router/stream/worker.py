@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import faust
 import structlog
 from prometheus_client import start_http_server
@@ -10,34 +12,36 @@ from contact_router.core import Engine
 from contact_router.logging import configure_logging
 from contact_router.metrics import Metrics
 from contact_router.privacy import Pseudonyms
-from contact_router.routing.config import load_routing_config
+from contact_router.routing.config import RoutingConfig, load_routing_config
 from contact_router.security import check_logins, describe_kafka, describe_redis, redis_client
 from contact_router.service import DomainLimits, OutputTopics, RoutingService
 from contact_router.settings import Settings
 from contact_router.staffing.forecast import load_profiles
 from contact_router.state.redis_store import RedisStore
+from contact_router.state.store import StateStore
 from contact_router.stream.app import create_app
 from contact_router.stream.live_metrics import LiveStateCollector
+from contact_router.stream.rebuild import wait_for_store
 
 log = structlog.get_logger("contact_router.worker")
 
 
-def build_worker(settings: Settings) -> faust.Worker:
-    """Raises CustomerRefKeyError, before connecting to anything, when the customer-ref key is unusable."""
-    pseudonyms = Pseudonyms.from_setting(settings.customer_ref_key)
-    configure_logging(settings.log_level)
-    # Refused credentials or TLS never fix themselves: stop now, saying which, rather than retry forever.
-    check_logins(settings)
-    metrics = Metrics(per_agent_limit=settings.per_agent_metrics_limit)
-    routing = load_routing_config(settings.routing_config)
-    store = RedisStore(
+def build_store(settings: Settings, *, guard_marker: bool = False) -> RedisStore:
+    return RedisStore(
         redis_client(settings),
         key_prefix=settings.redis_key_prefix,
         event_ttl_seconds=settings.event_ttl_seconds,
+        guard_marker=guard_marker,
     )
-    service = RoutingService(
+
+
+def build_service(settings: Settings, store: StateStore, routing: RoutingConfig | None = None) -> RoutingService:
+    """The routing service as the worker runs it; a rebuild replays through the same one.
+    Raises CustomerRefKeyError when the customer-ref key is unusable."""
+    routing = routing or load_routing_config(settings.routing_config)
+    return RoutingService(
         store,
-        pseudonyms=pseudonyms,
+        pseudonyms=Pseudonyms.from_setting(settings.customer_ref_key),
         topics=OutputTopics(
             settings.topic_routing_decisions, settings.topic_dead_letters, settings.topic_escalation_alerts
         ),
@@ -48,6 +52,28 @@ def build_worker(settings: Settings) -> faust.Worker:
         max_event_bytes=settings.max_event_bytes,
         limits=DomainLimits(settings.max_agents_per_domain, settings.max_contacts_per_domain),
     )
+
+
+async def _wait_for_store(settings: Settings) -> None:
+    store = build_store(settings)
+    try:
+        await wait_for_store(settings, store)
+    finally:
+        await store.close()
+
+
+def build_worker(settings: Settings) -> faust.Worker:
+    """Raises CustomerRefKeyError, before connecting to anything, when the customer-ref key is unusable."""
+    Pseudonyms.from_setting(settings.customer_ref_key)
+    configure_logging(settings.log_level)
+    # Refused credentials or TLS never fix themselves: stop now, saying which, rather than retry forever.
+    check_logins(settings)
+    metrics = Metrics(per_agent_limit=settings.per_agent_metrics_limit)
+    routing = load_routing_config(settings.routing_config)
+    # The store refuses loads once its marker is gone: a lost Redis stops routing (exit 76) instead
+    # of routing on empty state.
+    store = build_store(settings, guard_marker=True)
+    service = build_service(settings, store, routing)
     app = create_app(settings, service, store, metrics)
     metrics.registry.register(
         LiveStateCollector(service.cached_states, config=routing, per_agent_limit=settings.per_agent_metrics_limit)
@@ -56,5 +82,13 @@ def build_worker(settings: Settings) -> faust.Worker:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
         log.info("metrics exposed", port=settings.metrics_port, path="/metrics")
+    # Before joining the consumer group: a worker waiting here owns no partitions, so it cannot
+    # stall them, and a rebuild can run meanwhile.
+    # On a loop of its own, left unset as the current one: Faust makes and runs its own afterwards.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_wait_for_store(settings))
+    finally:
+        loop.close()
     log.info("worker starting", app_id=settings.app_id, **describe_kafka(settings), **describe_redis(settings))
     return faust.Worker(app, loglevel=settings.log_level, quiet=True)
