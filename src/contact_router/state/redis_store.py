@@ -11,7 +11,7 @@ import orjson
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
@@ -180,9 +180,10 @@ class RedisStore:
 
         async def send() -> list[object]:
             # One round trip: the commit script, then the index entry (a hint, outside the script's
-            # transaction; written even if the commit conflicts, and rewritten by the retry).
+            # transaction; written even if the commit conflicts, and rewritten by the retry). EVALSHA
+            # directly: redis-py's pipeline would ask SCRIPT EXISTS first, a second round trip.
             async with self._client.pipeline(transaction=False) as pipe:
-                await self._commit(keys=keys, args=args, client=pipe)
+                pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
                 if reindex is not None and reindex.deadline is None:
                     pipe.zrem(self._deadline_key, domain)
                 elif reindex is not None:
@@ -190,6 +191,9 @@ class RedisStore:
                 return await pipe.execute(raise_on_error=False)
 
         replies = await _while_redis_away(send)
+        if isinstance(replies[0], NoScriptError):  # a restarted or flushed Redis: load it, go again
+            await _while_redis_away(lambda: self._client.script_load(_COMMIT_LUA))
+            replies = await _while_redis_away(send)
         for reply in replies:
             if isinstance(reply, ResponseError) and "INVARIANT" in str(reply):
                 raise InvariantViolation(str(reply)) from None
