@@ -78,7 +78,9 @@ def faust_noop(bootstrap: str, group: str, inputs: list[str], output: str, count
 
     app.agent(source, name="forward", concurrency=1)(forward)
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warning"]
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    worker = faust.Worker(app, loglevel="warning", quiet=True)
+    worker.spinner = None  # as in our worker: the spinner would turn on every debug log line
+    worker.execute_from_commandline()
 
 
 def main() -> None:

@@ -55,7 +55,8 @@ class ThroughputResult:
     runs: list[Drain]
 
     def median(self, kind: str) -> float:
-        return statistics.median(r.events_per_second for r in self.runs if r.kind == kind)
+        rates = [r.events_per_second for r in self.runs if r.kind == kind]
+        return statistics.median(rates) if rates else float("nan")
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "medians": {k: self.median(k) for k in KINDS}}

@@ -332,6 +332,9 @@ def bench_throughput(
     repeats: Annotated[int, typer.Option(min=1, help="Runs of each process; medians are reported.")] = 3,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions per input topic.")] = 12,
     port: Annotated[int, typer.Option(help="First metrics port of the processes under test.")] = 19800,
+    processes: Annotated[
+        str, typer.Option(help="Which to run, comma-separated: relay, faust, worker, '2 workers'.")
+    ] = "relay,faust,worker,2 workers",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Events/s one worker and two drain from a backlog, next to a raw aiokafka relay and a no-op Faust agent."""
@@ -341,7 +344,7 @@ def bench_throughput(
     settings = Settings()
     result = run(
         settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, events=events,
-        repeats=repeats, partitions=partitions, port=port,
+        repeats=repeats, partitions=partitions, port=port, kinds=[k.strip() for k in processes.split(",")],
     )
     typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else render(result))
 
