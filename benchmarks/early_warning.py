@@ -1,8 +1,10 @@
 """How early and how right the early warnings are: the offline simulator replays real days of the
 bank's arrivals (or draws seeded days of a scenario), and every alert is judged against what then
 happened (sim/warning_quality.py has the definitions). Counts add up over the days; lead times pool.
+With --forecast, each replayed day's queues get an arrivals forecast fitted only on the days before it
+(sim/replay_forecast.py), which the forecast-driven detectors need.
 
-    contact-router bench warnings [--scenario scenarios/bank-day.yaml] [--first 1999-03-01] [--days 14]
+    contact-router bench warnings [--scenario scenarios/bank-day.yaml] [--first 1999-03-01] [--days 14] [--forecast]
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from contact_router.sim.offline import OfflineSimulator
+from contact_router.sim.replay_forecast import replay_forecasts
 from contact_router.sim.scenario import Scenario, load_scenario
-from contact_router.sim.warning_quality import KindQuality, warning_quality
+from contact_router.sim.warning_quality import (
+    KindQuality,
+    breached_half_hours,
+    lasting_quality,
+    surges,
+    warning_quality,
+)
+from contact_router.staffing.forecast import read_half_hours
 
 TARGETS = {  # from the issue: queue SL breaches warned >= 5 min ahead; contacts flagged before breaching
     "sla_at_risk": "recall >= 90%, precision >= 90%",
@@ -33,24 +43,40 @@ def days_of(scenario: Scenario, first: date | None, days: int) -> list[tuple[str
     return dated
 
 
-def measure(scenario: Scenario, first: date | None, days: int) -> tuple[list[KindQuality], dict[str, float]]:
+def measure(
+    scenario: Scenario, first: date | None, days: int, forecast: bool = False
+) -> tuple[list[KindQuality], dict[str, float]]:
     runs: dict[str, list[KindQuality]] = {}
     contacts = 0
     started = time.perf_counter()
+    if forecast and scenario.replay is None:
+        raise ValueError("--forecast needs a replayed scenario: forecasts are fitted on the days before each one")
+    history = read_half_hours(scenario.replay.csv) if forecast and scenario.replay is not None else {}
     for seed, (_, variant) in enumerate(days_of(scenario, first, days)):
-        sim = OfflineSimulator.from_scenario(variant, seed=seed)
+        forecasts = replay_forecasts(variant, history) if forecast else None
+        sim = OfflineSimulator.from_scenario(variant, seed=seed, forecasts=forecasts)
         sim.run()
         contacts += len({w.contact_id for w in sim.waits})
-        for quality in warning_quality(sim.alerts, sim.waits, variant.routing):
+        qualities = warning_quality(sim.alerts, sim.waits, variant.routing)
+        # Understaffed (now, or for the next half hour by the forecast): right when the service
+        # level breaks in the half hour it fired or the next.
+        qualities.append(lasting_quality(sim.alerts, breached_half_hours(sim.waits, variant.routing), "understaffed", reach=1))
+        if forecasts:
+            rules = variant.routing.default.alerts
+            arrived = [(a.at, a.event.queue) for a in sim.workload.arrivals]
+            truth = surges(arrived, forecasts, rules.arrivals_over_forecast or 1.25, rules.min_offered)
+            qualities.append(lasting_quality(sim.alerts, truth, "arrivals_above_forecast"))
+        for quality in qualities:
             runs.setdefault(quality.kind, []).append(quality)
     combined = [KindQuality.combined(found) for found in runs.values()]
     return combined, {"days": days, "contacts": contacts, "seconds": time.perf_counter() - started}
 
 
-def render(path: Path, first: date | None, days: int) -> str:
+def render(path: Path, first: date | None, days: int, forecast: bool = False) -> str:
     scenario = load_scenario(path)
-    qualities, run = measure(scenario, first, days)
+    qualities, run = measure(scenario, first, days, forecast)
     label = f"{first or (scenario.replay.date if scenario.replay else 'seeded')}, {days} days"
+    label += ", forecasts fitted on the days before each" if forecast else ""
     lines = [
         f"### {path.name} ({label}, {run['contacts']} contacts, {run['seconds']:.1f} s)",
         "",

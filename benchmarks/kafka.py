@@ -4,6 +4,7 @@ reading their progress from their /metrics pages."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import urllib.request
@@ -99,6 +100,7 @@ def worker_env(bootstrap: str, redis_url: str, topics: BenchTopics, group: str, 
         "CONTACT_ROUTER_TOPIC_ESCALATION_ALERTS": topics.name("escalation-alerts"),
         "CONTACT_ROUTER_TOPIC_DEAD_LETTERS": topics.name("dead-letters"),
         "CONTACT_ROUTER_ROUTING_CONFIG": str(routing),
+        "CONTACT_ROUTER_CUSTOMER_REF_KEY": secrets.token_hex(32),  # one per run, as a deployment has its own
         "CONTACT_ROUTER_LOG_LEVEL": "warning",
     }
 

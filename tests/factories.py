@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contact_router.contract import ContactAssigned, Envelope, parse_input
+from contact_router.privacy import Pseudonyms
 from contact_router.routing import DomainState, Router
 from contact_router.routing.config import RoutingConfig
 
@@ -14,6 +15,9 @@ from contact_router.routing.config import RoutingConfig
 # event times against the Kafka record's time, so fixed dates would age out of its window.
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
 _ids = itertools.count()
+# The tests' key for hashing customer references (workers get it as CONTACT_ROUTER_CUSTOMER_REF_KEY).
+CUSTOMER_REF_KEY = "tests-only-customer-ref-key-0123456789"
+PSEUDONYMS = Pseudonyms(CUSTOMER_REF_KEY)
 
 
 def envelope(type_: str, data: dict[str, Any], *, domain: str = "bank", at: float = 0.0, id_: str | None = None) -> Envelope:

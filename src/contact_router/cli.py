@@ -21,9 +21,16 @@ DEFAULT_SCENARIO = Path("scenarios/demo.yaml")
 @app.command()
 def worker() -> None:
     """Run one routing worker (a Faust worker; settings from CONTACT_ROUTER_* variables)."""
+    from contact_router.privacy import CustomerRefKeyError
+    from contact_router.security import ConnectionRefused, SecurityConfigError
     from contact_router.stream.worker import build_worker
 
-    build_worker(Settings()).execute_from_commandline()
+    try:
+        worker_ = build_worker(Settings())
+    except (CustomerRefKeyError, ConnectionRefused, SecurityConfigError) as exc:
+        typer.echo(f"contact-router worker: {exc}", err=True)
+        raise typer.Exit(2) from None
+    worker_.execute_from_commandline()
 
 
 @app.command()
@@ -151,6 +158,8 @@ def demo(
     # The workers route by the scenario's routing section, as the offline simulator does.
     # The demo center is small: per-agent series feed the Agents board's leaderboard.
     env = {"CONTACT_ROUTER_ROUTING_CONFIG": str(scenario.resolve()), "CONTACT_ROUTER_PER_AGENT_METRICS_LIMIT": "100"}
+    if settings.customer_ref_key is None:
+        env["CONTACT_ROUTER_CUSTOMER_REF_KEY"] = _demo_key(run_dir / "customer-ref.key")
     monitoring = LocalMonitoring.load(run_dir)
     # The local Prometheus (deploy/stack) scrapes the ports listed in this file.
     targets = monitoring.targets_file if monitoring else run_dir / TARGETS_FILE
@@ -178,6 +187,20 @@ def demo(
         typer.echo("stopping workers...")
         write_targets(targets, [])
         stop_workers(procs)
+
+
+def _demo_key(path: Path) -> str:
+    """The demo's key for hashing customer references, made once (readable by its owner only) and kept,
+    so the demo's customers link up across runs as they would in production."""
+    import os
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 @app.command("webhook-receiver")
@@ -313,6 +336,9 @@ def bench_warnings(
     scenario: Annotated[list[Path] | None, typer.Option(help="Scenario YAML (repeatable).")] = None,
     first: Annotated[str | None, typer.Option(help="Replays: first date (YYYY-MM-DD); default the scenario's.")] = None,
     days: Annotated[int, typer.Option(min=1, help="Consecutive replayed days (or seeds) per scenario.")] = 14,
+    forecast: Annotated[
+        bool, typer.Option(help="Replays: give the queues a forecast fitted on the days before each replayed day.")
+    ] = False,
 ) -> None:
     """Recall, precision and lead time of the early warnings, judged in the offline simulator."""
     _benchmarks()
@@ -322,7 +348,7 @@ def bench_warnings(
 
     start = date.fromisoformat(first) if first else None
     for path in scenario or [Path("scenarios/bank-day.yaml")]:
-        typer.echo(render(path, start, days))
+        typer.echo(render(path, start, days, forecast))
 
 
 @bench.command("throughput")

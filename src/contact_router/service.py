@@ -16,14 +16,19 @@ from enum import StrEnum
 from contact_router.alerts.kpis import Fact
 from contact_router.contract import (
     INPUT_TYPES,
+    AgentLoggedIn,
+    ContactArrived,
     DeadLetter,
     DecodeError,
     Envelope,
+    InputEvent,
     decode_envelope,
     parse_input,
 )
-from contact_router.contract.events import OUTPUT_TYPE_NAMES, EscalationAlert
+from contact_router.contract.envelope import MAX_EVENT_BYTES
+from contact_router.contract.events import DEAD_LETTER_RAW_BYTES, OUTPUT_TYPE_NAMES, EscalationAlert
 from contact_router.core import Engine, Outcome
+from contact_router.privacy import Pseudonyms
 from contact_router.routing import Rejection
 from contact_router.routing.engine import Decision
 from contact_router.routing.model import DomainState
@@ -83,6 +88,27 @@ class Processed:
     next_deadline: float | None = None  # when the domain next needs a timer.fired (applied events)
 
 
+@dataclass(frozen=True)
+class DomainLimits:
+    """How much live state one domain may hold, so one tenant cannot exhaust a worker's memory or
+    Redis: a new agent or contact past these is rejected (dead-lettered), and the stream goes on."""
+
+    max_agents: int = 20_000  # every agent that logged in stays in the state (offline ones too)
+    max_contacts: int = 100_000  # contacts not finished yet
+
+    def check(self, state: DomainState, event: InputEvent) -> None:
+        """Raise Rejection if the event would add an agent or a contact past the domain's limit."""
+        if isinstance(event, AgentLoggedIn) and event.agent_id not in state.agents:
+            held, limit, what = len(state.agents), self.max_agents, "agents"
+        elif isinstance(event, ContactArrived) and event.contact_id not in state.contacts:
+            held, limit, what = len(state.contacts), self.max_contacts, "contacts"
+        else:
+            return
+        if held >= limit:
+            reason = f"the domain is at its limit of {limit} {what} (max_{what}_per_domain)"
+            raise Rejection(reason, kind=f"too_many_{what}")
+
+
 class ConflictStorm(RuntimeError):
     """The domain kept changing under us: another worker is writing it (a rebalance in flight)."""
 
@@ -92,14 +118,18 @@ class RoutingService:
         self,
         store: StateStore,
         *,
+        pseudonyms: Pseudonyms,
         topics: OutputTopics = OutputTopics(),
         engine: Engine | None = None,
         cache_size: int = 10_000,
         max_conflicts: int = 20,
         max_event_lead_seconds: float = 300.0,
         max_event_lag_seconds: float = 86_400.0,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        limits: DomainLimits = DomainLimits(),
     ) -> None:
         self._store = store
+        self._pseudonyms = pseudonyms
         self._topics = topics
         self._engine = engine or Engine()
         self._cache: OrderedDict[str, Snapshot] = OrderedDict()
@@ -108,10 +138,12 @@ class RoutingService:
         self._max_conflicts = max_conflicts
         self._max_lead = max_event_lead_seconds
         self._max_lag = max_event_lag_seconds
+        self._max_bytes = max_event_bytes
+        self._limits = limits
 
     async def process(self, record: SourceRecord) -> Processed:
         try:
-            envelope = decode_envelope(record.value)
+            envelope = decode_envelope(record.value, self._max_bytes)
         except DecodeError as exc:
             return self._dead_letter(record, exc.kind, exc.reason, None)
         event_type = envelope.type if envelope.type in INPUT_TYPES else "unknown"
@@ -119,6 +151,7 @@ class RoutingService:
             event = parse_input(envelope)
         except DecodeError as exc:
             return self._dead_letter(record, exc.kind, exc.reason, envelope)
+        event = self._pseudonyms.event(event)  # from here on, no raw customer reference
         if record.key is None or record.key.decode(errors="replace") != envelope.domain:
             # The key decides the partition, hence the one worker owning the domain: a wrong key breaks that.
             return self._dead_letter(record, "wrong_key", "Kafka key must equal the envelope's domain", envelope)
@@ -138,6 +171,7 @@ class RoutingService:
             rejection: Rejection | None = None
             outcome = Outcome()
             try:
+                self._limits.check(state, event)
                 outcome = self._engine.handle(state, event, envelope.id, envelope.timestamp)
                 outputs = [self._decision_record(envelope, d) for d in outcome.decisions]
                 outputs += [self._alert_record(envelope, a) for a in outcome.alerts]
@@ -162,7 +196,7 @@ class RoutingService:
                 self._indexed_now(envelope.domain, reindex)
                 if rejection is not None:
                     return Processed(
-                        Result.REJECTED, outputs, event_type, envelope.timestamp, "rejected", rejection.reason,
+                        Result.REJECTED, outputs, event_type, envelope.timestamp, rejection.kind, rejection.reason,
                         domain=envelope.domain, next_deadline=deadline,
                     )
                 return Processed(
@@ -252,14 +286,16 @@ class RoutingService:
 
     def _dead_letter_record(self, record: SourceRecord, reason: str, envelope: Envelope | None) -> OutputRecord:
         domain = envelope.domain if envelope is not None else UNKNOWN_DOMAIN
+        raw = self._pseudonyms.redact(record.value or b"")
         letter = DeadLetter(
             reason=reason,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            raw_base64=base64.b64encode(record.value or b"").decode(),
+            raw_base64=base64.b64encode(raw[:DEAD_LETTER_RAW_BYTES]).decode(),
             event_id=envelope.id if envelope is not None else None,
             event_type=envelope.type if envelope is not None else None,
+            raw_truncated=len(raw) > DEAD_LETTER_RAW_BYTES,
         )
         wrapped = Envelope(
             # Derived from the input's position, so a redelivered bad record yields the same id.

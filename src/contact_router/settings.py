@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contact_router.contract.envelope import MAX_EVENT_BYTES
 
 
 class Settings(BaseSettings):
@@ -16,6 +19,19 @@ class Settings(BaseSettings):
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL; may hold a password, so it is never logged."
     )
+    # Secured connections (docs/security.md); contact_router.security builds the clients from these.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle the brokers' certificates are checked against.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (PEM), for brokers that ask one.")
+    kafka_ssl_keyfile: Path | None = None
+    redis_username: str | None = Field(None, description="Redis ACL user (with redis_password).")
+    redis_password: SecretStr | None = None
+    redis_ssl_cafile: Path | None = Field(None, description="CA bundle for rediss:// URLs.")
+    redis_ssl_certfile: Path | None = Field(None, description="Client certificate (PEM) for rediss:// URLs.")
+    redis_ssl_keyfile: Path | None = None
     metrics_port: int = Field(9300, description="Port of this worker's Prometheus /metrics (0: none).")
     app_id: str = Field("contact-router", description="Faust app id, which is the Kafka consumer group.")
     topic_contact_events: str = "contact-events"
@@ -35,6 +51,17 @@ class Settings(BaseSettings):
     )
     max_event_lead_seconds: float = Field(300.0, gt=0, description="Events timed further ahead of their record are dead-lettered.")
     max_event_lag_seconds: float = Field(86_400.0, gt=0, description="Events timed further behind their record are dead-lettered.")
+    max_event_bytes: int = Field(MAX_EVENT_BYTES, gt=0, description="Larger input events are dead-lettered unread.")
+    max_agents_per_domain: int = Field(
+        20_000, gt=0, description="A new agent's login past this many agents in its domain is dead-lettered."
+    )
+    max_contacts_per_domain: int = Field(
+        100_000, gt=0, description="A contact arriving when its domain has this many open is dead-lettered."
+    )
+    customer_ref_key: SecretStr | None = Field(
+        None, description="Secret key (32+ characters) customer references are hashed with (HMAC-SHA256) before "
+        "they are stored; the worker does not start without it.",
+    )
     timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
     health_interval_seconds: float = Field(5.0, gt=0, description="How often consumer lag and Redis/Kafka reachability are checked.")
     per_agent_metrics_limit: int = Field(

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contact_router.contract import Envelope
+from tests.factories import CUSTOMER_REF_KEY
 
 PARTITIONS = 6
 
@@ -40,6 +41,7 @@ class Pipeline:
             "CONTACT_ROUTER_TOPIC_ESCALATION_ALERTS": t["escalation-alerts"],
             "CONTACT_ROUTER_TOPIC_DEAD_LETTERS": t["dead-letters"],
             "CONTACT_ROUTER_LOG_LEVEL": "warning",
+            "CONTACT_ROUTER_CUSTOMER_REF_KEY": CUSTOMER_REF_KEY,
         }
 
     async def create_topics(self) -> None:

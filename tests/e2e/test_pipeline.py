@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections import defaultdict
 
 import pytest
@@ -123,3 +124,22 @@ async def test_two_workers_never_double_book_and_redelivery_applies_once(pipelin
                 if data["agent_id"]:
                     holding[data["agent_id"]].pop(data["contact_id"], None)
         assert len(closed) == 15, f"{d}: {15 - len(closed)} contacts without a terminal outcome"
+
+
+async def test_inputs_near_the_size_limit_are_dead_lettered_and_the_stream_goes_on(pipeline: Pipeline) -> None:
+    """A dead letter carries its input in base64 (4/3 larger): whole, that of a 990 kB input does not fit in
+    a Kafka message, and the worker's routing agent crashed and lost it. It keeps the first 512 KiB, flagged."""
+    d = f"big-{uuid.uuid4().hex[:6]}"
+    await pipeline.publish([envelope("agent.logged_in", agent_in("ann", {}), domain=d)], topic="agent-events")
+    await asyncio.sleep(LOGINS_SETTLE)
+    invalid = (d, b'{"broken": "' + b"x" * 990_000)
+    too_large = (d, b'{"pad": "' + b"x" * 1_000_100 + b'"}')
+    await pipeline.publish([invalid, too_large, envelope("contact.arrived", contact("after", {}), domain=d, at=1)])
+
+    def letters(out: list[dict]) -> list[dict]:
+        return [o for o in of_type(out, "dead_letter") if o["_key"] == d]
+
+    out = await pipeline.read_until(lambda o: len(letters(o)) >= 2 and len(of_type(o, "contact.assigned", d)) >= 1)
+    assert [(o["data"]["raw_truncated"], o["data"]["reason"].split(":")[0]) for o in letters(out)] == [
+        (True, "invalid JSON"), (True, "event of 1000111 bytes is over the 1000000 byte limit")
+    ]

@@ -28,7 +28,7 @@ from contact_router.routing.model import Agent, Contact, ContactStatus, DomainSt
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.state import InMemoryStore
 from contact_router.state.redis_store import RedisStore
-from tests.factories import envelope
+from tests.factories import PSEUDONYMS, envelope
 
 AGENTS = [f"a{i}" for i in range(4)]
 CONTACTS = [f"c{i}" for i in range(10)]
@@ -170,7 +170,7 @@ def check_decisions(before: DomainState, after: DomainState, decisions: list[dic
 async def run_sequence(store_factory, steps: list[tuple[str, str | None, dict | None]]) -> None:  # noqa: ANN001
     store = await store_factory()
     engine = Engine(CONFIG)
-    service = RoutingService(store, engine=engine)
+    service = RoutingService(store, pseudonyms=PSEUDONYMS, engine=engine)
     history: list[SourceRecord] = []
     terminal: Counter[str] = Counter()
     arrived: set[str] = set()
@@ -210,7 +210,8 @@ async def run_sequence(store_factory, steps: list[tuple[str, str | None, dict | 
                     await apply(history[len(history) // 2])
                 continue
             if topic == "restart":
-                service = RoutingService(store, engine=engine)  # a new worker: empty cache, same store
+                # a new worker: empty cache, same store
+                service = RoutingService(store, pseudonyms=PSEUDONYMS, engine=engine)
                 continue
             record = to_record(envelope(type_, data, domain="d", at=clock, id_=f"e{len(history)}"), topic)
             history.append(record)

@@ -16,7 +16,7 @@ import pytest
 
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.state.redis_store import RedisStore
-from tests.factories import agent_in, contact, envelope
+from tests.factories import PSEUDONYMS, agent_in, contact, envelope
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -73,7 +73,7 @@ def record(env, offset: int) -> SourceRecord:  # noqa: ANN001
 
 async def test_processing_waits_out_an_outage_and_applies_the_event_once(own_redis: OwnRedis) -> None:
     store = RedisStore.from_url(f"redis://127.0.0.1:{own_redis.port}/0")
-    service = RoutingService(store)
+    service = RoutingService(store, pseudonyms=PSEUDONYMS)
     try:
         await service.process(record(envelope("agent.logged_in", agent_in("ann", {})), 0))
         own_redis.stop()
@@ -85,7 +85,8 @@ async def test_processing_waits_out_an_outage_and_applies_the_event_once(own_red
         processed = await asyncio.wait_for(pending, timeout=30)
         assert processed.result is Result.APPLIED
         assert orjson.loads(processed.outputs[0].value)["data"]["agent_id"] == "ann"
-        again = await RoutingService(store).process(record(arrival, 1))  # redelivered after the outage
+        # redelivered after the outage
+        again = await RoutingService(store, pseudonyms=PSEUDONYMS).process(record(arrival, 1))
         assert again.result is Result.DUPLICATE and again.outputs == processed.outputs
         assert (await store.load("bank")).state.agents["ann"].active == {"c1": "voice"}
     finally:

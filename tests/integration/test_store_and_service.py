@@ -9,12 +9,12 @@ import orjson
 import pytest
 
 from contact_router.routing.model import Agent, Contact, ContactStatus, DomainState
-from contact_router.service import Result, RoutingService, SourceRecord
+from contact_router.service import DomainLimits, Result, RoutingService, SourceRecord
 from contact_router.state import CommitStatus, InMemoryStore, InvariantViolation, OutputRecord
 from contact_router.state.redis_store import RedisStore
 from contact_router.state.store import Changes
 from tests.conftest import Services
-from tests.factories import agent_in, contact, envelope
+from tests.factories import PSEUDONYMS, agent_in, contact, envelope
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
@@ -73,7 +73,7 @@ async def test_alerts_go_to_their_topic_and_survive_a_worker_restart(store) -> N
     from contact_router.routing.config import RoutingConfig
 
     engine = Engine(RoutingConfig.model_validate({"default": {"service_level_seconds": 20}}))
-    service = RoutingService(store, engine=engine)
+    service = RoutingService(store, pseudonyms=PSEUDONYMS, engine=engine)
     await service.process(record(envelope("agent.logged_in", agent_in("a1", {}), at=0)))
     await service.process(record(envelope("contact.arrived", contact("c0", {}, customer_ref="r"), at=0), offset=1))
     await service.process(record(envelope("contact.ended", {"contact_id": "c0", "csat": 1}, at=5), offset=2))
@@ -86,7 +86,7 @@ async def test_alerts_go_to_their_topic_and_survive_a_worker_restart(store) -> N
     }
     assert all(a["type"] == "escalation.alert" and a["id"].endswith(":firing") for a in alerts)
     # A fresh worker (empty cache) resolves the same alerts when the contact ends: they were stored.
-    ended = await RoutingService(store, engine=engine).process(
+    ended = await RoutingService(store, pseudonyms=PSEUDONYMS, engine=engine).process(
         record(envelope("contact.ended", {"contact_id": "c1"}, at=20), offset=4)
     )
     resolved = [orjson.loads(o.value)["data"] for o in ended.outputs if o.topic == "escalation-alerts"]
@@ -157,7 +157,7 @@ async def test_store_accepts_a_contact_released_by_one_agent_and_offered_to_anot
 
 
 async def test_service_routes_queues_dead_letters_and_dedupes(store) -> None:  # noqa: ANN001
-    service = RoutingService(store)
+    service = RoutingService(store, pseudonyms=PSEUDONYMS)
     login = envelope("agent.logged_in", agent_in("a1", {"billing": 3}))
     first = envelope("contact.arrived", contact("c1", {"billing": 2}))
     second = envelope("contact.arrived", contact("c2", {"billing": 2}))
@@ -167,7 +167,8 @@ async def test_service_routes_queues_dead_letters_and_dedupes(store) -> None:  #
     queued = await service.process(record(second, offset=2))
     assert orjson.loads(queued.outputs[0].value)["data"]["reason"] == "no_free_agent"
 
-    replay = await RoutingService(store).process(record(first, offset=1))  # a fresh worker, as after a crash
+    # a fresh worker, as after a crash
+    replay = await RoutingService(store, pseudonyms=PSEUDONYMS).process(record(first, offset=1))
     assert replay.result is Result.DUPLICATE and replay.outputs == routed.outputs
 
     unknown = envelope("contact.ended", {"contact_id": "nope"})
@@ -183,7 +184,7 @@ async def test_service_routes_queues_dead_letters_and_dedupes(store) -> None:  #
 
 async def test_wrong_key_is_dead_lettered(store) -> None:  # noqa: ANN001
     env = envelope("contact.arrived", contact("c1", {}))
-    processed = await RoutingService(store).process(record(env, key="another-domain"))
+    processed = await RoutingService(store, pseudonyms=PSEUDONYMS).process(record(env, key="another-domain"))
     assert processed.result is Result.DEAD_LETTER and processed.reason_kind == "wrong_key"
 
 
@@ -191,7 +192,7 @@ async def test_two_services_racing_on_one_domain_never_double_book(store) -> Non
     """FreeSWITCH #2901 (one contact offered twice). Two workers (as during a rebalance) apply events
     of one domain concurrently: conflicts are retried on fresh state, so one agent with capacity 1
     never holds two contacts."""
-    one, two = RoutingService(store), RoutingService(store)
+    one, two = RoutingService(store, pseudonyms=PSEUDONYMS), RoutingService(store, pseudonyms=PSEUDONYMS)
     await one.process(record(envelope("agent.logged_in", agent_in("a1", {})), offset=0))
     arrivals = [envelope("contact.arrived", contact(f"c{i}", {})) for i in range(20)]
     results = await asyncio.gather(
@@ -206,7 +207,7 @@ async def test_two_services_racing_on_one_domain_never_double_book(store) -> Non
 
 async def test_a_login_that_lowers_capacity_keeps_contacts_in_progress(store) -> None:  # noqa: ANN001
     """Found by the property tests: the store once refused such a login, and it was dead-lettered."""
-    service = RoutingService(store)
+    service = RoutingService(store, pseudonyms=PSEUDONYMS)
     await service.process(record(envelope("agent.logged_in", agent_in("a1", {}, capacity={"chat": 2}))))
     await service.process(record(envelope("contact.arrived", contact("c1", {}, channel="chat")), offset=1))
     lowered = await service.process(record(envelope("agent.logged_in", agent_in("a1", {}, capacity={"chat": 0})), offset=2))
@@ -215,3 +216,25 @@ async def test_a_login_that_lowers_capacity_keeps_contacts_in_progress(store) ->
     assert a1.capacity == {"chat": 0} and a1.active == {"c1": "chat"}
     queued = await service.process(record(envelope("contact.arrived", contact("c2", {}, channel="chat")), offset=3))
     assert orjson.loads(queued.outputs[0].value)["type"] == "contact.queued"
+
+
+async def test_past_a_domains_limits_events_are_dead_lettered_once_and_the_stream_goes_on(store) -> None:  # noqa: ANN001
+    limits = DomainLimits(max_agents=1, max_contacts=2)
+    service = RoutingService(store, pseudonyms=PSEUDONYMS, limits=limits)
+    events = [
+        envelope("agent.logged_in", agent_in("a1", {})),
+        envelope("agent.logged_in", agent_in("a2", {})),  # past 1 agent
+        envelope("contact.arrived", contact("c1", {})),  # to a1
+        envelope("contact.arrived", contact("c2", {})),  # waits
+        envelope("contact.arrived", contact("c3", {})),  # past 2 open contacts
+        envelope("contact.ended", {"contact_id": "c1"}, at=5),  # a1 takes c2
+        envelope("contact.arrived", contact("c4", {}), at=6),  # room again
+    ]
+    results = [await service.process(record(env, offset=i)) for i, env in enumerate(events)]
+    assert [r.reason_kind for r in results] == [None, "too_many_agents", None, None, "too_many_contacts", None, None]
+    assert [o.topic for o in results[4].outputs] == ["dead-letters"]
+    # Redelivered to a fresh worker, even one with room now, the refused event gives the same dead letter.
+    again = await RoutingService(store, pseudonyms=PSEUDONYMS).process(record(events[4], offset=4))
+    assert again.result is Result.DUPLICATE and again.outputs == results[4].outputs
+    state = (await store.load("bank")).state
+    assert list(state.agents) == ["a1"] and sorted(state.contacts) == ["c2", "c4"]

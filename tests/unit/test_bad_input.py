@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.state import InMemoryStore
-from tests.factories import agent_in, contact, envelope
+from tests.factories import PSEUDONYMS, agent_in, contact, envelope
 
 NOW = time.time()
 
@@ -49,7 +49,7 @@ def record(value: bytes | None, offset: int, key: bytes | None = b"bank") -> Sou
 
 @pytest.mark.parametrize(("name", "value", "kind"), CORPUS, ids=[c[0] for c in CORPUS])
 def test_each_kind_of_bad_input_is_dead_lettered_with_its_reason(name: str, value: bytes | None, kind: str) -> None:
-    processed = asyncio.run(RoutingService(InMemoryStore()).process(record(value, 0)))
+    processed = asyncio.run(RoutingService(InMemoryStore(), pseudonyms=PSEUDONYMS).process(record(value, 0)))
     assert processed.result in (Result.DEAD_LETTER, Result.REJECTED), name
     assert processed.reason_kind == kind
     (letter,) = processed.outputs
@@ -59,7 +59,7 @@ def test_each_kind_of_bad_input_is_dead_lettered_with_its_reason(name: str, valu
 
 def test_the_stream_goes_on_after_the_whole_corpus_and_duplicates_apply_once() -> None:
     async def scenario() -> None:
-        service = RoutingService(InMemoryStore())
+        service = RoutingService(InMemoryStore(), pseudonyms=PSEUDONYMS)
         for offset, (_, value, _) in enumerate(CORPUS):
             await service.process(record(value, offset))
         login = raw(good("agent.logged_in", agent_in("ann", {})))
@@ -99,7 +99,7 @@ envelope_like = st.fixed_dictionaries(
 @settings(max_examples=300, deadline=None)
 @given(value=st.binary(max_size=300) | envelope_like.map(orjson.dumps), key=st.none() | st.binary(max_size=10))
 def test_no_input_makes_the_service_raise_or_go_silent(value: bytes, key: bytes | None) -> None:
-    processed = asyncio.run(RoutingService(InMemoryStore()).process(record(value, 0, key)))
+    processed = asyncio.run(RoutingService(InMemoryStore(), pseudonyms=PSEUDONYMS).process(record(value, 0, key)))
     if processed.result in (Result.DEAD_LETTER, Result.REJECTED):
         assert [o.topic for o in processed.outputs] == ["dead-letters"] and processed.reason_kind
     else:

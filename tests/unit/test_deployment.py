@@ -34,6 +34,16 @@ def test_router_environment_names_real_settings() -> None:
         assert set(SERVICES[name]["environment"]) <= fields
 
 
+def test_the_routers_hash_customer_references_with_a_usable_key_and_the_simulator_has_none() -> None:
+    from contact_router.privacy import Pseudonyms
+
+    value = SERVICES["router"]["environment"]["CONTACT_ROUTER_CUSTOMER_REF_KEY"]
+    default = re.fullmatch(r"\$\{CONTACT_ROUTER_CUSTOMER_REF_KEY:-(.+)\}", value)
+    assert default, "the key comes from the environment, with a demo default"
+    Pseudonyms(default[1])
+    assert "CONTACT_ROUTER_CUSTOMER_REF_KEY" not in SERVICES["simulator"]["environment"]
+
+
 def test_the_routers_routing_config_is_a_file_the_image_holds_and_it_loads() -> None:
     from contact_router.routing.config import load_routing_config
 

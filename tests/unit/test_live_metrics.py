@@ -9,11 +9,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from contact_router.service import RoutingService, SourceRecord
 from contact_router.state import InMemoryStore
 from contact_router.stream.live_metrics import LiveStateCollector
-from tests.factories import T0, agent_in, contact, envelope
+from tests.factories import PSEUDONYMS, T0, agent_in, contact, envelope
 
 
 def test_gauges_show_waiting_contacts_oldest_wait_and_agents_by_state_then_vanish_on_revocation() -> None:
-    service = RoutingService(InMemoryStore())
+    service = RoutingService(InMemoryStore(), pseudonyms=PSEUDONYMS)
     events = [
         envelope("agent.logged_in", agent_in("ann", {})),
         envelope("agent.logged_in", agent_in("bob", {}, state="away")),
@@ -47,7 +47,7 @@ def test_queue_gauges_service_level_staffing_escalations_and_kpi_counters() -> N
     )
     probe = WatchedDomain(config)  # for its half-hour-aligned clock
     start = probe.start - T0.timestamp()
-    service = RoutingService(InMemoryStore(), engine=Engine(config))
+    service = RoutingService(InMemoryStore(), pseudonyms=PSEUDONYMS, engine=Engine(config))
     metrics = Metrics(per_agent_limit=10)
     events = [envelope("agent.logged_in", agent_in("ann", {}, location="home"), at=start)]
     events += [envelope("contact.arrived", contact(f"c{i}", {}), at=start + i) for i in range(12)]

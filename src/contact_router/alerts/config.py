@@ -28,8 +28,12 @@ class AlertPolicy(BaseModel):
     # Queues
     sla_projection: bool = Field(True, description="Warn when the half hour's service level is projected below target.")
     sla_certainty_z: float = Field(
-        0.5, ge=0, description="Warn only when the projection stays below target by this many standard deviations "
+        1.0, ge=0, description="Warn only when the projection stays below target by this many standard deviations "
         "of what is still to happen (0: warn on the projection itself).",
+    )
+    sla_prior_contacts: float = Field(
+        20.0, ge=0, description="Weight, in contacts, of the queueing model's service level for the contacts still to "
+        "come, against the service level this half hour and the last one really had.",
     )
     sla_warn_after_seconds: float = Field(
         600.0, ge=0, lt=1800, description="Judge a half hour only once this much of it has passed (its start is mostly guesswork).",

@@ -102,8 +102,8 @@ def queue_outlook(
         rate = (stats.previous.arrived + stats.current.arrived) / (HALF_HOUR + elapsed) if elapsed > 0 else 0.0
 
     # Projection: what is known, plus each waiting contact's chance to be answered in time, plus the
-    # rest of the half hour's arrivals at the service level Erlang C gives the places staffed now.
-    # Its spread comes from the waiting contacts (Bernoulli) and the later arrivals (Poisson).
+    # rest of the half hour's arrivals at the service level the queue has been getting (Erlang C on
+    # the places staffed now, corrected by what this half hour and the last one really gave).
     met, offered, variance = float(stats.current.met), float(stats.current.offered), 0.0
     for position, contact in enumerate(waiting, start=1):
         chance = in_time_chance(position, servers, aht, threshold - (now - contact.arrived_at))
@@ -111,13 +111,15 @@ def queue_outlook(
         offered += 1
         variance += chance * (1 - chance)
     later = rate * remaining
-    later_sl = _service_level(rate, aht, servers, threshold)
+    seen_met, seen_offered = stats.current.met + stats.previous.met, stats.current.offered + stats.previous.offered
+    prior = policy.alerts.sla_prior_contacts
+    later_sl = later_service_level(_service_level(rate, aht, servers, threshold), seen_met, seen_offered, prior)
     met += later * later_sl
     offered += later
-    variance += later * later_sl
     projected = upper = None
     if offered >= policy.alerts.min_offered:
         projected = met / offered
+        variance += later_variance(later, later_sl, projected, seen_offered + prior)
         upper = projected + policy.alerts.sla_certainty_z * math.sqrt(variance) / offered
 
     def agents(places: int) -> int:
@@ -143,6 +145,24 @@ def queue_outlook(
         required_erlang_a=required_a,
         required_next=required_next,
     )
+
+
+def later_service_level(modelled: float, seen_met: int, seen_offered: int, prior_contacts: float) -> float:
+    """The service level to expect for contacts still to arrive: the queueing model's, weighed as
+    `prior_contacts` contacts against those seen answered (or not) lately. Erlang C takes the places
+    staffed as the queue's own; agents shared with a busier queue are not, and the record says so."""
+    if seen_offered + prior_contacts <= 0:
+        return modelled
+    return (seen_met + prior_contacts * modelled) / (seen_offered + prior_contacts)
+
+
+def later_variance(later: float, service_level: float, projected: float, evidence: float) -> float:
+    """Variance of (met - projected x offered) from `later` expected arrivals (delta method for the
+    ratio: each arrival moves both counts), plus the doubt about their service level itself, which
+    rests on `evidence` contacts' worth of record and model (a Beta posterior's variance)."""
+    spread = later * (service_level * (1 - projected) ** 2 + (1 - service_level) * projected**2)
+    doubt = later**2 * service_level * (1 - service_level) / (evidence + 1)
+    return spread + doubt
 
 
 # Inputs rounded so that ticks every 30 s reuse the answer: Erlang A costs milliseconds per call.

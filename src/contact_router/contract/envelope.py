@@ -45,12 +45,12 @@ class Envelope(BaseModel):
         return self.time.timestamp()
 
 
-def decode_envelope(raw: bytes | None) -> Envelope:
+def decode_envelope(raw: bytes | None, max_bytes: int = MAX_EVENT_BYTES) -> Envelope:
     """Parse raw bytes into an envelope, or raise DecodeError with a reason free of personal data."""
     if raw is None:
         raise DecodeError("empty", "empty value (tombstone)")
-    if len(raw) > MAX_EVENT_BYTES:
-        raise DecodeError("too_large", f"event of {len(raw)} bytes is over the {MAX_EVENT_BYTES} byte limit")
+    if len(raw) > max_bytes:
+        raise DecodeError("too_large", f"event of {len(raw)} bytes is over the {max_bytes} byte limit")
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -50,7 +50,10 @@ class ContactArrived(_Payload):
     language: str | None = Field(default=None, max_length=35, description="Required language (BCP 47 tag).")
     priority: int = Field(default=0, ge=-1000, le=1000, description="Higher is served first.")
     customer_ref: str | None = Field(
-        default=None, max_length=200, description="Opaque or hashed customer reference; never logged."
+        default=None,
+        max_length=200,
+        description="Customer reference: the router hashes it (HMAC-SHA256, secret key) on arrival and keeps only "
+        "the hash, so the same customer's contacts link up; never logged.",
     )
     preferred_agent_id: Identifier | None = Field(
         default=None, description="A named agent, or the customer's last agent: offered first, for a bounded time."
@@ -263,16 +266,25 @@ class EscalationAlert(_Payload):
     status: Literal["firing", "resolved"]
 
 
+# A dead letter must fit in one Kafka message (1 MB by default) with its input in base64 (4/3 larger).
+DEAD_LETTER_RAW_BYTES = 512 * 1024
+
+
 class DeadLetter(_Payload):
-    """An input that could not be processed, kept whole with the reason and where it came from."""
+    """An input that could not be processed, kept with the reason and where it came from."""
 
     reason: str
     topic: str
     partition: int
     offset: int
-    raw_base64: str
+    raw_base64: str = Field(
+        description="The input's bytes as received, except customer_ref and callback_ref values: their hashes."
+    )
     event_id: str | None = None
     event_type: str | None = None
+    raw_truncated: bool = Field(
+        False, description=f"raw_base64 holds only the input's first {DEAD_LETTER_RAW_BYTES} bytes."
+    )
 
 
 InputEvent = (

@@ -43,9 +43,10 @@ Decision = ContactAssigned | ContactQueued | ContactClosed | OfferTimedOut | Age
 class Rejection(Exception):
     """A well-formed event that does not apply to the current state; the state is left unchanged."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str = "rejected") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind  # bounded, for the dead-letter metric's reason label
 
 
 class Router:

@@ -22,6 +22,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contact_router.contract import Envelope
+from contact_router.security import aiokafka_kwargs
 from contact_router.settings import Settings
 from contact_router.sim.scenario import AgentGroupSpec, QueueSpec, Scenario
 
@@ -97,8 +98,8 @@ class PlatformSimulator:
 
     async def run(self) -> Stats:
         s = self.settings
-        self._producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=0)
-        consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
+        self._producer = AIOKafkaProducer(**aiokafka_kwargs(s), acks="all", linger_ms=0)
+        consumer = AIOKafkaConsumer(**aiokafka_kwargs(s), enable_auto_commit=False)
         await self._producer.start()
         await consumer.start()
         try:

@@ -6,13 +6,20 @@ service level ended below target (counted as the detectors count it: each wait i
 ended, at least `min_offered` of them). The alert is about the current half hour (the detector
 resolves it when the half hour ends and judges the next one afresh), so a half hour is warned when
 the alert fired in it at least `ahead_seconds` before its end. Recall: warned breaches over
-breaches; precision: warned breaches over warned half hours. The lead time is from the first
-warning of the half hour to its end.
+breaches. Precision: of the half hours in which the alert fired at all (however late: a supervisor
+paged with three minutes left and nothing wrong was still paged for nothing), those that breached.
+The lead time is from the first warning of the half hour to its end.
 
 Contacts (`contact_breach_predicted`, `contact_waiting_long`, and either): a breach is a wait that
 passed its queue's threshold (answered late, or abandoned after it). It is flagged when the alert
 fired during the wait and before the threshold; the lead time is from the alert to the threshold.
 A flag is right when that wait did breach.
+
+Alerts that stay firing until they resolve, across half hours (`lasting_quality`), are judged per
+queue half hour against a set of bad half hours: `arrivals_above_forecast` against surges (arrivals
+ended at least its factor times the forecast, with at least `min_offered` of them: the surge was
+real, not a burst in the first minutes), `understaffed` against service-level breaches in the half
+hour it fired or the next (it looks a half hour ahead by the forecast).
 """
 
 from __future__ import annotations
@@ -20,15 +27,17 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from contact_router.alerts.outlook import Forecast
 from contact_router.alerts.state import HALF_HOUR
 from contact_router.contract.events import EscalationAlert
 from contact_router.routing.config import RoutingConfig
 from contact_router.sim.offline import EPOCH, Wait
 
 CONTACT_KINDS = ("contact_breach_predicted", "contact_waiting_long")
+HalfHour = tuple[str, float]  # (queue, start in simulated seconds)
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,21 @@ def _period(t: float) -> float:
     return math.floor((EPOCH + t) / HALF_HOUR) * HALF_HOUR - EPOCH
 
 
+def breached_half_hours(waits: Iterable[Wait], routing: RoutingConfig) -> set[HalfHour]:
+    """(queue, start) of the half hours whose service level ended below target."""
+    met: dict[HalfHour, int] = defaultdict(int)
+    offered: dict[HalfHour, int] = defaultdict(int)
+    for w in waits:
+        key = (w.queue, _period(w.ended))
+        offered[key] += 1
+        met[key] += w.answered and w.ended - w.arrived <= routing.policy(w.queue).service_level_seconds
+    return {
+        key
+        for key, n in offered.items()
+        if n >= routing.policy(key[0]).alerts.min_offered and met[key] / n < routing.policy(key[0]).service_level_target
+    }
+
+
 def queue_quality(
     alerts: Iterable[tuple[float, EscalationAlert]],
     waits: Iterable[Wait],
@@ -90,26 +114,16 @@ def queue_quality(
     ahead_seconds: float = 300.0,
     kind: str = "sla_at_risk",
 ) -> KindQuality:
-    met: dict[tuple[str, float], int] = defaultdict(int)
-    offered: dict[tuple[str, float], int] = defaultdict(int)
-    for w in waits:
-        key = (w.queue, _period(w.ended))
-        offered[key] += 1
-        met[key] += w.answered and w.ended - w.arrived <= routing.policy(w.queue).service_level_seconds
-    breached = {
-        key
-        for key, n in offered.items()
-        if n >= routing.policy(key[0]).alerts.min_offered and met[key] / n < routing.policy(key[0]).service_level_target
-    }
-    warned: dict[tuple[str, float], float] = {}  # half hour -> when its first warning fired
+    breached = breached_half_hours(waits, routing)
+    first: dict[HalfHour, float] = {}  # half hour -> when its first warning fired
     for t, alert in alerts:
         if alert.kind == kind and alert.status == "firing":
             key = (alert.subject.id, _period(t))
-            if t <= key[1] + HALF_HOUR - ahead_seconds:
-                warned[key] = min(warned.get(key, math.inf), t)
-    leads = [start + HALF_HOUR - warned[(queue, start)] for queue, start in breached if (queue, start) in warned]
-    right = sum(1 for key in warned if key in breached)
-    return KindQuality(kind, len(breached), len(leads), len(warned), right, tuple(leads))
+            first[key] = min(first.get(key, math.inf), t)
+    ahead = {key: t for key, t in first.items() if t <= key[1] + HALF_HOUR - ahead_seconds}
+    leads = [start + HALF_HOUR - ahead[(queue, start)] for queue, start in breached if (queue, start) in ahead]
+    right = sum(1 for key in first if key in breached)
+    return KindQuality(kind, len(breached), len(leads), len(first), right, tuple(leads))
 
 
 def contact_quality(
@@ -144,3 +158,55 @@ def warning_quality(
         *(contact_quality(alerts, waits, routing, [kind]) for kind in CONTACT_KINDS),
         contact_quality(alerts, waits, routing, CONTACT_KINDS),
     ]
+
+
+def surges(
+    arrivals: Iterable[tuple[float, str]], forecasts: Mapping[str, Forecast], factor: float, min_arrivals: int
+) -> set[HalfHour]:
+    """(queue, start) of the half hours whose arrivals (simulated time, queue) ended at least `factor`
+    times the queue's forecast for them, with at least `min_arrivals` of them."""
+    counts: dict[HalfHour, int] = defaultdict(int)
+    for t, queue in arrivals:
+        counts[(queue, _period(t))] += 1
+    return {
+        (queue, start)
+        for (queue, start), n in counts.items()
+        if queue in forecasts and n >= min_arrivals and n >= factor * forecasts[queue].expected(EPOCH + start)
+    }
+
+
+def lasting_quality(
+    alerts: Iterable[tuple[float, EscalationAlert]],
+    bad: set[HalfHour],
+    kind: str,
+    *,
+    reach: int = 0,
+    ahead_seconds: float = 300.0,
+) -> KindQuality:
+    """A queue alert that stays firing until it resolves (across half hours), judged against a set of
+    bad half hours. Warnings are the half hours it fired in (once or more); one is right when it, or
+    one of the `reach` half hours after it, was bad. A bad half hour is warned when the alert was firing at some moment from `reach` half
+    hours before it began up to `ahead_seconds` before it ended; the lead runs from the first such
+    moment to its end."""
+    fired: dict[str, float] = {}
+    spans: dict[str, list[tuple[float, float]]] = defaultdict(list)  # queue -> (fired, resolved)
+    warned: set[HalfHour] = set()
+    for t, alert in alerts:
+        if alert.kind != kind:
+            continue
+        queue = alert.subject.id
+        if alert.status == "firing" and queue not in fired:
+            fired[queue] = t
+            warned.add((queue, _period(t)))
+        elif alert.status == "resolved" and queue in fired:
+            spans[queue].append((fired.pop(queue), t))
+    for queue, t in fired.items():
+        spans[queue].append((t, math.inf))
+    leads = []
+    for queue, start in bad:
+        opens, closes = start - reach * HALF_HOUR, start + HALF_HOUR - ahead_seconds
+        firsts = [max(f, opens) for f, r in spans.get(queue, ()) if f <= closes and r > opens]
+        if firsts:
+            leads.append(start + HALF_HOUR - min(firsts))
+    right = sum(1 for queue, start in warned if any((queue, start + k * HALF_HOUR) in bad for k in range(reach + 1)))
+    return KindQuality(kind, len(bad), len(leads), len(warned), right, tuple(leads))

@@ -16,6 +16,7 @@ import faust
 import structlog
 
 from contact_router.metrics import Metrics
+from contact_router.security import faust_credentials
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.settings import Settings
 from contact_router.state.store import StateStore
@@ -28,6 +29,7 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(settings.data_dir),
         web_enabled=False,

@@ -9,8 +9,10 @@ from prometheus_client import start_http_server
 from contact_router.core import Engine
 from contact_router.logging import configure_logging
 from contact_router.metrics import Metrics
+from contact_router.privacy import Pseudonyms
 from contact_router.routing.config import load_routing_config
-from contact_router.service import OutputTopics, RoutingService
+from contact_router.security import check_logins, describe_kafka, describe_redis, redis_client
+from contact_router.service import DomainLimits, OutputTopics, RoutingService
 from contact_router.settings import Settings
 from contact_router.staffing.forecast import load_profiles
 from contact_router.state.redis_store import RedisStore
@@ -21,16 +23,21 @@ log = structlog.get_logger("contact_router.worker")
 
 
 def build_worker(settings: Settings) -> faust.Worker:
+    """Raises CustomerRefKeyError, before connecting to anything, when the customer-ref key is unusable."""
+    pseudonyms = Pseudonyms.from_setting(settings.customer_ref_key)
     configure_logging(settings.log_level)
+    # Refused credentials or TLS never fix themselves: stop now, saying which, rather than retry forever.
+    check_logins(settings)
     metrics = Metrics(per_agent_limit=settings.per_agent_metrics_limit)
     routing = load_routing_config(settings.routing_config)
-    store = RedisStore.from_url(
-        settings.redis_url.get_secret_value(),
+    store = RedisStore(
+        redis_client(settings),
         key_prefix=settings.redis_key_prefix,
         event_ttl_seconds=settings.event_ttl_seconds,
     )
     service = RoutingService(
         store,
+        pseudonyms=pseudonyms,
         topics=OutputTopics(
             settings.topic_routing_decisions, settings.topic_dead_letters, settings.topic_escalation_alerts
         ),
@@ -38,6 +45,8 @@ def build_worker(settings: Settings) -> faust.Worker:
         cache_size=settings.domain_cache_size,
         max_event_lead_seconds=settings.max_event_lead_seconds,
         max_event_lag_seconds=settings.max_event_lag_seconds,
+        max_event_bytes=settings.max_event_bytes,
+        limits=DomainLimits(settings.max_agents_per_domain, settings.max_contacts_per_domain),
     )
     app = create_app(settings, service, store, metrics)
     metrics.registry.register(
@@ -47,7 +56,7 @@ def build_worker(settings: Settings) -> faust.Worker:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
         log.info("metrics exposed", port=settings.metrics_port, path="/metrics")
-    log.info("worker starting", kafka=settings.kafka_bootstrap, app_id=settings.app_id)
+    log.info("worker starting", app_id=settings.app_id, **describe_kafka(settings), **describe_redis(settings))
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG so it can spin on every record: every
     # debug line of aiokafka and Faust would then be built and dropped (about 5% of a busy

@@ -1,0 +1,51 @@
+"""The half hour's service-level projection behind `sla_at_risk`: the later contacts' service level
+leans on the queue's record, and the projection's spread follows the ratio it projects."""
+
+from __future__ import annotations
+
+import pytest
+
+from contact_router.alerts.outlook import later_service_level, later_variance, queue_outlook
+from contact_router.alerts.state import PeriodCounts, QueueStats
+from contact_router.contract import Channel
+from contact_router.routing.config import QueuePolicy
+from contact_router.routing.model import Agent
+
+
+def test_later_contacts_get_the_model_until_the_record_outweighs_it() -> None:
+    assert later_service_level(0.95, 0, 0, 20.0) == 0.95  # nothing seen yet: the model alone
+    assert later_service_level(0.95, 10, 20, 20.0) == pytest.approx((10 + 20 * 0.95) / 40)
+    assert later_service_level(0.95, 10, 20, 0.0) == 0.5  # no weight on the model: the record alone
+    assert later_service_level(0.95, 500, 1000, 20.0) == pytest.approx(0.5, abs=0.01)
+
+
+def test_the_spread_of_later_contacts_is_the_ratio_s_not_the_count_s() -> None:
+    assert later_variance(0.0, 0.8, 0.8, 100.0) == 0.0
+    # With the projection at their own service level and a certain one, each later contact adds
+    # s(1 - s): met and offered move together (a Poisson count of "met" alone would add s).
+    assert later_variance(10.0, 0.8, 0.8, 1e12) == pytest.approx(10 * 0.8 * 0.2)
+    # Doubt about the service level itself grows with the square of the contacts it applies to.
+    doubt = later_variance(10.0, 0.8, 0.8, 19.0) - later_variance(10.0, 0.8, 0.8, 1e12)
+    assert doubt == pytest.approx(100 * 0.16 / 20)
+
+
+def _outlook(previous: PeriodCounts, prior: float) -> float:
+    policy = QueuePolicy.model_validate({"alerts": {"sla_prior_contacts": prior}})
+    stats = QueueStats(period_start=0.0, previous=previous, current=PeriodCounts(arrived=10, answered=10, met=10))
+    stats.skills = {"premium": 1}
+    agents = [Agent(f"a{i}", {"premium": 2}, {Channel.VOICE: 1}) for i in range(10)]
+    view = queue_outlook("premium", stats, policy, agents, [], now=600.0, forecast=None)
+    assert view.projected_service_level is not None and view.projected_upper is not None
+    assert view.projected_upper > view.projected_service_level
+    return view.projected_service_level
+
+
+def test_a_queue_answering_late_despite_its_staffing_is_projected_by_its_record() -> None:
+    # Ten agents for 45 calls an hour: Erlang C promises nearly everyone in time. Last half hour
+    # those agents (shared with a busier queue) answered 8 of 20 in time: the record tempers that.
+    poor = PeriodCounts(arrived=20, answered=20, met=8)
+    trusting = _outlook(poor, prior=1e9)
+    tempered = _outlook(poor, prior=20.0)
+    assert trusting > 0.95
+    assert tempered < trusting - 0.05
+    assert _outlook(PeriodCounts(arrived=20, answered=20, met=20), prior=20.0) > 0.95
