@@ -361,6 +361,7 @@ def bench_throughput(
     processes: Annotated[
         str, typer.Option(help="Which to run, comma-separated: relay, faust, worker, '2 workers'.")
     ] = "relay,faust,worker,2 workers",
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG bar chart here.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Events/s one worker and two drain from a backlog, next to a raw aiokafka relay and a no-op Faust agent."""
@@ -372,6 +373,10 @@ def bench_throughput(
         settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, events=events,
         repeats=repeats, partitions=partitions, port=port, kinds=[k.strip() for k in processes.split(",")],
     )
+    if plot is not None:
+        from benchmarks.plots import throughput
+
+        throughput(result, plot)
     typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else render(result))
 
 
@@ -384,6 +389,7 @@ def bench_latency(
     scenario: Annotated[Path, typer.Option(help="Scenario whose recorded input stream is played.")] = DEFAULT_SCENARIO,
     partitions: Annotated[int, typer.Option(min=1)] = 12,
     port: Annotated[int, typer.Option(help="Metrics port of the process under test.")] = 19810,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of the percentiles by rate here.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Arrival -> decision latency of a worker at fixed rates, next to raw Kafka and a relay at the same rates."""
@@ -396,7 +402,37 @@ def bench_latency(
         settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, rates=sorted(chosen),
         seconds=seconds, partitions=partitions, port=port,
     )
+    if plot is not None:
+        from benchmarks.plots import latency
+
+        latency(points, plot)
     typer.echo(json.dumps(as_dicts(points), indent=2) if as_json else render(points))
+
+
+@bench.command("soak")
+def bench_soak(
+    rate: Annotated[float, typer.Option(help="Events/s to play (the issue asks for 50% of a worker's maximum).")],
+    minutes: Annotated[float, typer.Option(min=1)] = 30.0,
+    scenario: Annotated[Path, typer.Option(help="Scenario whose recorded input stream is played.")] = DEFAULT_SCENARIO,
+    partitions: Annotated[int, typer.Option(min=1)] = 12,
+    port: Annotated[int, typer.Option(help="Metrics port of the worker.")] = 19815,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of RSS over time here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A worker's resident memory over a long run at a steady rate (growth after the warm-up)."""
+    _benchmarks()
+    from benchmarks.soak import render, run
+
+    settings = Settings()
+    result = run(
+        settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, rate=rate,
+        minutes=minutes, partitions=partitions, port=port,
+    )
+    if plot is not None:
+        from benchmarks.plots import soak
+
+        soak(result, plot)
+    typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else render(result))
 
 
 if __name__ == "__main__":
