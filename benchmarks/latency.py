@@ -158,10 +158,9 @@ def run(
     partitions: int,
     port: int,
 ) -> list[RatePoint]:
-    minutes = (WARM_UP_SECONDS * 2 + seconds + 5) / 60.0
-    inputs = recorded_inputs(scenario, max(minutes, 2.0))
-    per_domain = events_per_second(inputs, skip_seconds=WARM_UP_SECONDS)
     horizon = WARM_UP_SECONDS * 2 + seconds
+    inputs = recorded_inputs(scenario, horizon / 60.0)
+    per_domain = events_per_second(inputs, WARM_UP_SECONDS, horizon)
     points: list[RatePoint] = []
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         directory = Path(tmp)

@@ -70,9 +70,9 @@ def many_domains(
     return events
 
 
-def events_per_second(inputs: list[tuple[float, dict[str, Any]]], skip_seconds: float = 60.0) -> float:
-    """One domain's steady input rate, after the first `skip_seconds` (logins come all at once)."""
-    steady = [t for t, _ in inputs if t >= skip_seconds]
-    if len(steady) < 2:
-        raise ValueError("recording too short to measure a steady rate")
-    return len(steady) / (steady[-1] - skip_seconds)
+def events_per_second(inputs: list[tuple[float, dict[str, Any]]], start: float, end: float) -> float:
+    """One domain's input rate between `start` and `end` seconds: after the logins (which come all at
+    once) and before the scenario's end (after it, only the last contacts finish)."""
+    if end <= start:
+        raise ValueError("the window must not be empty")
+    return sum(1 for t, _ in inputs if start <= t < end) / (end - start)

@@ -61,8 +61,8 @@ def render(result: SoakResult) -> str:
 
 
 def run(bootstrap: str, redis_url: str, *, scenario: Path, rate: float, minutes: float, partitions: int, port: int) -> SoakResult:
-    inputs = recorded_inputs(scenario, minutes + 1.0)
-    domains = max(1, round(rate / events_per_second(inputs)))
+    inputs = recorded_inputs(scenario, minutes)
+    domains = max(1, round(rate / events_per_second(inputs, 60.0, minutes * 60.0)))
     stream = [e for e in many_domains(inputs, domains, phase_seconds=20.0) if e.at < minutes * 60.0]
     topics = kafka.BenchTopics.fresh()
     group = f"bench-soak-{uuid.uuid4().hex[:8]}"

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.latency import Percentiles, RatePoint, measure  # noqa: E402
-from benchmarks.load import many_domains, recorded_inputs  # noqa: E402
+from benchmarks.load import events_per_second, many_domains, recorded_inputs  # noqa: E402
 from benchmarks.soak import SoakResult  # noqa: E402
 from benchmarks.throughput import Drain, ThroughputResult, crossing, drain_rate  # noqa: E402
 from contact_router.contract import decode_envelope, parse_input  # noqa: E402
@@ -90,3 +90,10 @@ def test_the_plots_are_drawn(tmp_path: Path) -> None:
     plots.soak(SoakResult(100.0, 2, 10.0, 1, 1, [(0.0, 2**20), (60.0, 2**21), (600.0, 2**21)]), tmp_path / "s.png")
     for name in ("t.png", "l.png", "s.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_domains_rate_is_counted_inside_its_window_only() -> None:
+    inputs = [(t, {}) for t in (0.0, 0.0, 0.0, 10.0, 20.0, 30.0, 40.0, 500.0)]
+    assert events_per_second(inputs, 10.0, 50.0) == pytest.approx(4 / 40)
+    with pytest.raises(ValueError):
+        events_per_second(inputs, 10.0, 10.0)
