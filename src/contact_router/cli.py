@@ -384,5 +384,89 @@ def bench_warnings(
         typer.echo(render(path, start, days, forecast))
 
 
+@bench.command("throughput")
+def bench_throughput(
+    scenario: Annotated[Path, typer.Option(help="Scenario whose recorded input stream is the backlog.")] = DEFAULT_SCENARIO,
+    events: Annotated[int, typer.Option(min=1000, help="Events in the backlog.")] = 150_000,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of each process; medians are reported.")] = 3,
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions per input topic.")] = 12,
+    port: Annotated[int, typer.Option(help="First metrics port of the processes under test.")] = 19800,
+    processes: Annotated[
+        str, typer.Option(help="Which to run, comma-separated: relay, faust, worker, '2 workers'.")
+    ] = "relay,faust,worker,2 workers",
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG bar chart here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Events/s one worker and two drain from a backlog, next to a raw aiokafka relay and a no-op Faust agent."""
+    _benchmarks()
+    from benchmarks.throughput import render, run
+
+    settings = Settings()
+    result = run(
+        settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, events=events,
+        repeats=repeats, partitions=partitions, port=port, kinds=[k.strip() for k in processes.split(",")],
+    )
+    if plot is not None:
+        from benchmarks.plots import throughput
+
+        throughput(result, plot)
+    typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else render(result))
+
+
+@bench.command("latency")
+def bench_latency(
+    max_rate: Annotated[float, typer.Option(help="A worker's drain rate (events/s) from `bench throughput`.")],
+    fractions: Annotated[str, typer.Option(help="Rates to run, as fractions of --max-rate.")] = "0.25,0.5,0.8",
+    rates: Annotated[str, typer.Option(help="Further fixed rates (events/s), comma-separated.")] = "1000",
+    seconds: Annotated[float, typer.Option(min=5, help="Measured window per rate, after a 20 s warm-up.")] = 60.0,
+    scenario: Annotated[Path, typer.Option(help="Scenario whose recorded input stream is played.")] = DEFAULT_SCENARIO,
+    partitions: Annotated[int, typer.Option(min=1)] = 12,
+    port: Annotated[int, typer.Option(help="Metrics port of the process under test.")] = 19810,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of the percentiles by rate here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Arrival -> decision latency of a worker at fixed rates, next to raw Kafka and a relay at the same rates."""
+    _benchmarks()
+    from benchmarks.latency import as_dicts, render, run
+
+    chosen = [max_rate * float(f) for f in fractions.split(",") if f] + [float(r) for r in rates.split(",") if r]
+    settings = Settings()
+    points = run(
+        settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, rates=sorted(chosen),
+        seconds=seconds, partitions=partitions, port=port,
+    )
+    if plot is not None:
+        from benchmarks.plots import latency
+
+        latency(points, plot)
+    typer.echo(json.dumps(as_dicts(points), indent=2) if as_json else render(points))
+
+
+@bench.command("soak")
+def bench_soak(
+    rate: Annotated[float, typer.Option(help="Events/s to play (the issue asks for 50% of a worker's maximum).")],
+    minutes: Annotated[float, typer.Option(min=1)] = 30.0,
+    scenario: Annotated[Path, typer.Option(help="Scenario whose recorded input stream is played.")] = DEFAULT_SCENARIO,
+    partitions: Annotated[int, typer.Option(min=1)] = 12,
+    port: Annotated[int, typer.Option(help="Metrics port of the worker.")] = 19815,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of RSS over time here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A worker's resident memory over a long run at a steady rate (growth after the warm-up)."""
+    _benchmarks()
+    from benchmarks.soak import render, run
+
+    settings = Settings()
+    result = run(
+        settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, rate=rate,
+        minutes=minutes, partitions=partitions, port=port,
+    )
+    if plot is not None:
+        from benchmarks.plots import soak
+
+        soak(result, plot)
+    typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else render(result))
+
+
 if __name__ == "__main__":
     app()

@@ -37,6 +37,7 @@ from contact_router.state.store import (
     CommitStatus,
     InvariantViolation,
     OutputRecord,
+    Reindex,
     Snapshot,
     StateStore,
 )
@@ -179,8 +180,12 @@ class RoutingService:
                 rejection = exc
                 outputs = [self._dead_letter_record(record, exc.reason, envelope)]
                 changes = Changes({}, {})
+            deadline = self._engine.next_deadline(state)
+            reindex = self._reindex(envelope.domain, deadline, envelope.timestamp)
             try:
-                result = await self._store.commit(envelope.domain, snapshot.version, envelope.id, changes, outputs)
+                result = await self._store.commit(
+                    envelope.domain, snapshot.version, envelope.id, changes, outputs, reindex
+                )
             except InvariantViolation as exc:
                 self._cache.pop(envelope.domain, None)
                 return self._dead_letter(record, "invariant", f"store refused the change: {exc}", envelope)
@@ -188,7 +193,7 @@ class RoutingService:
                 state.clear_changes()
                 state.customers.clear()  # loaded for this event only; the store keeps them
                 self._remember(envelope.domain, Snapshot(result.version, state))
-                deadline = await self._index_deadline(envelope.domain, state, envelope.timestamp)
+                self._indexed_now(envelope.domain, reindex)
                 if rejection is not None:
                     return Processed(
                         Result.REJECTED, outputs, event_type, envelope.timestamp, rejection.kind, rejection.reason,
@@ -204,23 +209,24 @@ class RoutingService:
                 return Processed(Result.DUPLICATE, result.outputs, event_type, envelope.timestamp)
         raise ConflictStorm(f"domain changed {self._max_conflicts} times while one event was applied")
 
-    async def _index_deadline(self, domain: str, state: DomainState, now: float) -> float | None:
+    def _reindex(self, domain: str, deadline: float | None, now: float) -> Reindex | None:
         """Keep the store's deadline index a lower bound of the domain's next deadline, for re-arming
         timers after a restart. Written only when a deadline comes earlier than the indexed one or
         the indexed one has passed; an early entry only costs a timer.fired that changes nothing."""
-        deadline = self._engine.next_deadline(state)
         indexed = self._indexed.get(domain, _UNKNOWN)
         passed = indexed is _UNKNOWN or indexed is None or indexed <= now  # type: ignore[operator]
         if deadline is None:
             write = indexed is not None and passed
         else:
             write = passed or deadline < indexed  # type: ignore[operator]
-        if write:
-            await self._store.index_deadline(domain, deadline)
-            self._indexed[domain] = deadline
-            while len(self._indexed) > self._cache_size:
-                self._indexed.pop(next(iter(self._indexed)))
-        return deadline
+        return Reindex(deadline) if write else None
+
+    def _indexed_now(self, domain: str, reindex: Reindex | None) -> None:
+        if reindex is None:
+            return
+        self._indexed[domain] = reindex.deadline
+        while len(self._indexed) > self._cache_size:
+            self._indexed.pop(next(iter(self._indexed)))
 
     def cached_states(self) -> list[tuple[str, DomainState]]:
         """The domains this service holds state of (those its worker owns), for live gauges."""

@@ -25,6 +25,7 @@ from contact_router.state.store import (
     CommitResult,
     CommitStatus,
     OutputRecord,
+    Reindex,
     Snapshot,
     check_invariants,
 )
@@ -63,8 +64,16 @@ class InMemoryStore:
         return {ref: customer_from_record(d.customers[ref]) for ref in refs if ref in d.customers}
 
     async def commit(
-        self, domain: str, expected_version: int, event_id: str, changes: Changes, outputs: list[OutputRecord]
+        self,
+        domain: str,
+        expected_version: int,
+        event_id: str,
+        changes: Changes,
+        outputs: list[OutputRecord],
+        reindex: Reindex | None = None,
     ) -> CommitResult:
+        if reindex is not None:
+            self._index_deadline(domain, reindex.deadline)
         d = self._domains.setdefault(domain, _Domain())
         if event_id in d.events:
             return CommitResult(CommitStatus.DUPLICATE, d.version, d.events[event_id])
@@ -85,7 +94,7 @@ class InMemoryStore:
         d.events[event_id] = list(outputs)
         return CommitResult(CommitStatus.APPLIED, d.version)
 
-    async def index_deadline(self, domain: str, deadline: float | None) -> None:
+    def _index_deadline(self, domain: str, deadline: float | None) -> None:
         if deadline is None:
             self._deadlines.pop(domain, None)
         else:

@@ -115,7 +115,7 @@ def contact_from_record(raw: bytes | str) -> Contact:
 
 
 def queue_to_record(stats: QueueStats) -> bytes:
-    return orjson.dumps(dataclasses.asdict(stats))
+    return orjson.dumps(stats)  # orjson writes dataclasses itself, much faster than asdict
 
 
 def queue_from_record(raw: bytes | str) -> QueueStats:
@@ -127,7 +127,7 @@ def queue_from_record(raw: bytes | str) -> QueueStats:
 
 
 def alert_to_record(alert: ActiveAlert) -> bytes:
-    return orjson.dumps(dataclasses.asdict(alert))
+    return orjson.dumps(alert)
 
 
 def alert_from_record(raw: bytes | str) -> ActiveAlert:
@@ -137,7 +137,7 @@ def alert_from_record(raw: bytes | str) -> ActiveAlert:
 
 
 def customer_to_record(history: CustomerHistory) -> bytes:
-    return orjson.dumps(dataclasses.asdict(history))
+    return orjson.dumps(history)
 
 
 def customer_from_record(raw: bytes | str) -> CustomerHistory:

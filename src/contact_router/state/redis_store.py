@@ -3,13 +3,15 @@ domain in one slot and one script call can change it atomically."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from importlib import resources
+from typing import TypeVar
 
 import orjson
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
@@ -33,11 +35,14 @@ from contact_router.state.store import (
     CommitStatus,
     InvariantViolation,
     OutputRecord,
+    Reindex,
     Snapshot,
     StoreLost,
 )
 
 log = structlog.get_logger("contact_router.state")
+
+T = TypeVar("T")
 
 _COMMIT_LUA = resources.files("contact_router.state").joinpath("commit.lua").read_text()
 
@@ -85,6 +90,19 @@ def encode_outputs(outputs: list[OutputRecord]) -> bytes:
 
 def decode_outputs(raw: bytes) -> list[OutputRecord]:
     return [OutputRecord(topic, key, value.encode()) for topic, key, value in orjson.loads(raw)]
+
+
+async def _while_redis_away(call: Callable[[], Awaitable[T]]) -> T:
+    """`call()`, retried while Redis is unreachable. The first try goes straight through: building
+    the retrying loop costs more than the commit itself on the per-event path."""
+    try:
+        return await call()
+    except (RedisConnectionError, RedisTimeoutError):
+        pass
+    async for attempt in _until_redis_answers():
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: the retrying loop returns or raises")
 
 
 class RedisStore:
@@ -145,7 +163,13 @@ class RedisStore:
         return {ref: customer_from_record(r) for ref, r in zip(refs, raw, strict=True) if r is not None}
 
     async def commit(
-        self, domain: str, expected_version: int, event_id: str, changes: Changes, outputs: list[OutputRecord]
+        self,
+        domain: str,
+        expected_version: int,
+        event_id: str,
+        changes: Changes,
+        outputs: list[OutputRecord],
+        reindex: Reindex | None = None,
     ) -> CommitResult:
         k = self.keys(domain)
         args: list[bytes | str | int] = [
@@ -164,28 +188,33 @@ class RedisStore:
         for ref, history in changes.customers.items():
             keys.append(k.customer(ref))
             args.append(customer_to_record(history))
-        try:
-            async for attempt in _until_redis_answers():
-                with attempt:
-                    status, payload = await self._commit(keys=keys, args=args)
-        except ResponseError as exc:
-            if "INVARIANT" in str(exc):
-                raise InvariantViolation(str(exc)) from None
-            raise
+
+        async def send() -> list[object]:
+            # One round trip: the commit script, then the index entry (a hint, outside the script's
+            # transaction; written even if the commit conflicts, and rewritten by the retry). EVALSHA
+            # directly: redis-py's pipeline would ask SCRIPT EXISTS first, a second round trip.
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
+                if reindex is not None and reindex.deadline is None:
+                    pipe.zrem(self._deadline_key, domain)
+                elif reindex is not None:
+                    pipe.zadd(self._deadline_key, {domain: reindex.deadline})
+                return await pipe.execute(raise_on_error=False)
+
+        replies = await _while_redis_away(send)
+        if isinstance(replies[0], NoScriptError):  # a restarted or flushed Redis: load it, go again
+            await _while_redis_away(lambda: self._client.script_load(_COMMIT_LUA))
+            replies = await _while_redis_away(send)
+        for reply in replies:
+            if isinstance(reply, ResponseError) and "INVARIANT" in str(reply):
+                raise InvariantViolation(str(reply)) from None
+            if isinstance(reply, Exception):
+                raise reply
+        status, payload = replies[0]  # type: ignore[misc]
         status = CommitStatus(status.decode())
         if status is CommitStatus.DUPLICATE:
             return CommitResult(status, expected_version, decode_outputs(payload))
         return CommitResult(status, int(payload))
-
-    async def index_deadline(self, domain: str, deadline: float | None) -> None:
-        # One sorted set for all domains: an index (a hint for re-arming timers), not state, so it
-        # is written apart from the atomic commit and may live in another Redis Cluster slot.
-        async for attempt in _until_redis_answers():
-            with attempt:
-                if deadline is None:
-                    await self._client.zrem(self._deadline_key, domain)
-                else:
-                    await self._client.zadd(self._deadline_key, {domain: deadline})
 
     async def indexed_deadlines(self) -> dict[str, float]:
         async for attempt in _until_redis_answers():

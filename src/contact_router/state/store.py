@@ -77,19 +77,33 @@ class Changes:
         return bool(self.agents or self.contacts or self.queues or self.alerts or self.customers)
 
 
+@dataclass(frozen=True)
+class Reindex:
+    """A new entry of the deadline index: when the domain next needs a timer (None: never), so a
+    restarted worker re-arms it. The index is a hint, not state: it is written beside the commit,
+    in the same round trip, but not in its transaction (in a Redis Cluster it lives in another slot)."""
+
+    deadline: float | None
+
+
 class StateStore(Protocol):
     async def load(self, domain: str) -> Snapshot: ...
 
     async def commit(
-        self, domain: str, expected_version: int, event_id: str, changes: Changes, outputs: list[OutputRecord]
-    ) -> CommitResult: ...
+        self,
+        domain: str,
+        expected_version: int,
+        event_id: str,
+        changes: Changes,
+        outputs: list[OutputRecord],
+        reindex: Reindex | None = None,
+    ) -> CommitResult:
+        """Apply one event's changes and keep its outputs, atomically, if the domain is still at
+        `expected_version` and the event is new; with `reindex`, also update the deadline index."""
+        ...
 
     async def load_customers(self, domain: str, refs: list[str]) -> dict[str, CustomerHistory]:
         """The histories of these customers that are kept (unknown or expired ones are left out)."""
-        ...
-
-    async def index_deadline(self, domain: str, deadline: float | None) -> None:
-        """Remember when the domain next needs a timer (None: never), so a restarted worker re-arms it."""
         ...
 
     async def indexed_deadlines(self) -> dict[str, float]: ...

@@ -91,4 +91,9 @@ def build_worker(settings: Settings) -> faust.Worker:
     finally:
         loop.close()
     log.info("worker starting", app_id=settings.app_id, **describe_kafka(settings), **describe_redis(settings))
-    return faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    # Faust's terminal spinner sets the root logger to DEBUG so it can spin on every record: every
+    # debug line of aiokafka and Faust would then be built and dropped (about 5% of a busy
+    # worker's CPU in py-spy). A worker has no terminal to spin on.
+    worker.spinner = None
+    return worker

@@ -1,0 +1,225 @@
+"""Latency: from an arrival sent to Kafka to the routing decision read back, at fixed event rates.
+
+    contact-router bench latency --max-rate R [--fractions 0.25,0.5,0.8] [--rates 1000] [--seconds 60]
+
+The load is the demo scenario's input stream (offline simulator) played in real time by as many
+domains as make up each rate, each starting at its own phase inside the warm-up. Event times are
+the wall clock, so workers' timers and offer expiries run as in production. Measured per arrival
+sent inside the window after the warm-up: the time from the send call to the first decision about
+that contact (assigned or queued) read from the decisions topic, on one machine clock.
+
+The same load is also sent through a plain aiokafka relay (consume -> produce, no routing), read
+back from its output (two hops, as for a decision) and straight from the input topic (one hop,
+raw produce -> consume): the floor for each path. `--max-rate` is the worker's drain rate from
+`bench throughput`, which the fractions refer to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from benchmarks import kafka
+from benchmarks.load import BenchEvent, events_per_second, many_domains, recorded_inputs
+from contact_router.processes import wait_until_routing
+from contact_router.sim.scenario import load_scenario
+
+DECIDED = {"contact.assigned", "contact.queued"}
+WARM_UP_SECONDS = 20.0
+
+
+@dataclass
+class Percentiles:
+    count: int
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Percentiles:
+        if not seconds:
+            return cls(0, float("nan"), float("nan"), float("nan"), float("nan"))
+        ms = sorted(s * 1000.0 for s in seconds)
+
+        def at(q: float) -> float:
+            return ms[min(len(ms) - 1, int(q * len(ms)))]
+
+        return cls(len(ms), at(0.50), at(0.99), at(0.999), ms[-1])
+
+
+@dataclass
+class RatePoint:
+    target_rate: float
+    sent_rate: float  # events per second actually sent inside the window
+    domains: int
+    path: str  # "worker", "relay (2 hops)", "raw (1 hop)"
+    latency: Percentiles
+    unanswered: int  # arrivals in the window with no decision read back
+
+
+def arrival_key(domain: str, envelope: dict) -> str | None:
+    if envelope["type"] == "contact.arrived":
+        return f"{domain}/{envelope['data']['contact_id']}"
+    return None
+
+
+async def play(bootstrap: str, topics: kafka.BenchTopics, stream: list[BenchEvent], base: float) -> tuple[dict[str, float], list[float]]:
+    """Send each event at base + at; returns send times of arrivals and of every event."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    arrivals: dict[str, float] = {}
+    sent_at: list[float] = []
+    try:
+        for e in stream:
+            delay = base + e.at - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = time.time()
+            topic = topics.agent if e.agent_topic else topics.contact
+            await producer.send(topic, e.encode(base), key=e.domain.encode())
+            sent_at.append(now)
+            key = arrival_key(e.domain, e.envelope)
+            if key is not None:
+                arrivals[key] = now
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return arrivals, sent_at
+
+
+async def read_back(bootstrap: str, topic: str, first_seen: dict[str, float], decisions: bool, stop: asyncio.Event) -> None:
+    """Record when each contact's first decision (or, raw, its arrival) is read from `topic`."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=50)
+            now = time.time()
+            for records in batches.values():
+                for record in records:
+                    envelope = orjson.loads(record.value)
+                    if decisions:
+                        if envelope["type"] not in DECIDED:
+                            continue
+                        key = f"{envelope['domain']}/{envelope['data']['contact_id']}"
+                    else:
+                        key = arrival_key(envelope["domain"], envelope)
+                        if key is None:
+                            continue
+                    first_seen.setdefault(key, now)
+    finally:
+        await consumer.stop()
+
+
+def measure(
+    sent: dict[str, float], seen: dict[str, float], window: tuple[float, float]
+) -> tuple[list[float], int]:
+    latencies, missing = [], 0
+    for key, t in sent.items():
+        if window[0] <= t < window[1]:
+            if key in seen:
+                latencies.append(seen[key] - t)
+            else:
+                missing += 1
+    return latencies, missing
+
+
+async def one_load(bootstrap: str, topics: kafka.BenchTopics, stream: list[BenchEvent], reads: dict[str, tuple[str, bool]], seconds: float) -> tuple[dict[str, tuple[list[float], int]], float]:
+    """Play the stream once while reading back each of `reads` (path -> topic, is-decisions)."""
+    stop = asyncio.Event()
+    seen: dict[str, dict[str, float]] = {path: {} for path in reads}
+    readers = [asyncio.create_task(read_back(bootstrap, topic, seen[path], dec, stop)) for path, (topic, dec) in reads.items()]
+    await asyncio.sleep(2.0)  # the readers have joined their partitions
+    base = time.time() + 1.0
+    sent, sent_at = await play(bootstrap, topics, stream, base)
+    await asyncio.sleep(3.0)  # stragglers
+    stop.set()
+    await asyncio.gather(*readers)
+    window = (base + WARM_UP_SECONDS, base + WARM_UP_SECONDS + seconds)
+    rate = sum(1 for t in sent_at if window[0] <= t < window[1]) / seconds
+    return {path: measure(sent, seen[path], window) for path in reads}, rate
+
+
+def run(
+    bootstrap: str,
+    redis_url: str,
+    *,
+    scenario: Path,
+    rates: list[float],
+    seconds: float,
+    partitions: int,
+    port: int,
+) -> list[RatePoint]:
+    horizon = WARM_UP_SECONDS * 2 + seconds
+    inputs = recorded_inputs(scenario, horizon / 60.0)
+    per_domain = events_per_second(inputs, WARM_UP_SECONDS, horizon)
+    points: list[RatePoint] = []
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+        directory = Path(tmp)
+        routing = kafka.write_routing(load_scenario(scenario).routing, directory)
+        for rate in rates:
+            domains = max(1, round(rate / per_domain))
+            stream = [e for e in many_domains(inputs, domains, phase_seconds=WARM_UP_SECONDS) if e.at < horizon]
+            points += _worker_point(bootstrap, redis_url, routing, directory, stream, rate, domains, seconds, partitions, port)
+            points += _relay_points(bootstrap, directory, stream, rate, domains, seconds, partitions, port)
+    return points
+
+
+def _worker_point(bootstrap: str, redis_url: str, routing: Path, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int) -> list[RatePoint]:
+    topics = kafka.BenchTopics.fresh()
+    group = f"bench-latency-{uuid.uuid4().hex[:8]}"
+    asyncio.run(kafka.create_topics(bootstrap, topics.all, partitions))
+    processes = kafka.start_workers(1, port, kafka.worker_env(bootstrap, redis_url, topics, group, routing), directory)
+    try:
+        wait_until_routing([port], processes)
+        results, sent_rate = asyncio.run(
+            one_load(bootstrap, topics, stream, {"worker": (topics.name("routing-decisions"), True)}, seconds)
+        )
+    finally:
+        kafka.stop(processes)
+        kafka.forget_redis_prefix(redis_url, group)
+        asyncio.run(kafka.delete_topics(bootstrap, topics.all))
+    latencies, missing = results["worker"]
+    return [RatePoint(rate, sent_rate, domains, "worker", Percentiles.of(latencies), missing)]
+
+
+def _relay_points(bootstrap: str, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int) -> list[RatePoint]:
+    topics = kafka.BenchTopics.fresh()
+    asyncio.run(kafka.create_topics(bootstrap, topics.all, partitions))
+    relay = kafka.start_baseline("relay", bootstrap, topics, f"bench-relay-{topics.suffix}", port, directory / "relay.log")
+    try:
+        while kafka.scrape_sum(port, kafka.BASELINE_COUNTER) is None:
+            time.sleep(0.2)
+        time.sleep(3.0)  # its consumer has joined and been assigned
+        reads = {"relay (2 hops)": (topics.name("relayed"), False), "raw (1 hop)": (topics.contact, False)}
+        results, sent_rate = asyncio.run(one_load(bootstrap, topics, stream, reads, seconds))
+    finally:
+        kafka.stop([relay])
+        asyncio.run(kafka.delete_topics(bootstrap, topics.all))
+    return [RatePoint(rate, sent_rate, domains, path, Percentiles.of(lat), miss) for path, (lat, miss) in results.items()]
+
+
+def render(points: list[RatePoint]) -> str:
+    lines = [
+        "| target ev/s | sent ev/s | domains | path | arrivals | p50 ms | p99 ms | p99.9 ms | max ms | unanswered |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        q = p.latency
+        lines.append(
+            f"| {p.target_rate:,.0f} | {p.sent_rate:,.0f} | {p.domains} | {p.path} | {q.count} | {q.p50_ms:.1f} | "
+            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {p.unanswered} |"
+        )
+    return "\n".join(lines)
+
+
+def as_dicts(points: list[RatePoint]) -> list[dict]:
+    return [asdict(p) for p in points]

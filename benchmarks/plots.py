@@ -1,0 +1,63 @@
+"""PNG plots of the Kafka benchmarks for BENCHMARKS.md (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
+
+from benchmarks.latency import RatePoint  # noqa: E402
+from benchmarks.soak import SoakResult  # noqa: E402
+from benchmarks.throughput import KINDS, ThroughputResult  # noqa: E402
+
+
+def throughput(result: ThroughputResult, path: Path) -> None:
+    kinds = [k for k in KINDS if any(r.kind == k for r in result.runs)]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(kinds, [result.median(k) for k in kinds], color=["#888", "#aaa", "#2a6", "#4c8"][: len(kinds)])
+    for i, k in enumerate(kinds):
+        runs = [r.events_per_second for r in result.runs if r.kind == k]
+        ax.plot([i] * len(runs), runs, "k.", label="runs" if i == 0 else None)
+    ax.set_yscale("log")
+    ax.set_ylabel("events/s drained (log scale)")
+    ax.set_title(f"Throughput: {result.events:,} events, medians of {result.repeats} runs")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def latency(points: list[RatePoint], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for route, style in (("worker", "-o"), ("relay (2 hops)", "--s"), ("raw (1 hop)", ":^")):
+        mine = sorted((p for p in points if p.path == route), key=lambda p: p.sent_rate)
+        if not mine:
+            continue
+        rates = [p.sent_rate for p in mine]
+        ax.plot(rates, [p.latency.p50_ms for p in mine], style, label=f"{route} p50")
+        ax.plot(rates, [p.latency.p99_ms for p in mine], style, alpha=0.5, label=f"{route} p99")
+    ax.set_yscale("log")
+    ax.set_xlabel("events/s sent")
+    ax.set_ylabel("arrival -> decision read back, ms (log scale)")
+    ax.set_title("Latency at fixed rates")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def soak(result: SoakResult, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([t / 60.0 for t, _ in result.samples], [rss / 2**20 for _, rss in result.samples], "-")
+    ax.axvline(result.minutes / 10.0, color="#999", linestyle=":", label="end of warm-up")
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("worker RSS, MiB")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Memory at {result.rate:,.0f} events/s: {result.growth:+.1%} after the warm-up")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

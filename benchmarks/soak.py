@@ -1,0 +1,98 @@
+"""Memory soak: a worker's resident memory over a long run at a steady fraction of its maximum rate.
+
+    contact-router bench soak --rate R [--minutes 30] [--json]
+
+The load is the demo scenario's input stream played in real time by as many domains as make up
+the rate (as `bench latency` plays it). The worker's RSS is read from /proc every 10 s. Growth is
+measured from the end of the warm-up (the first tenth of the run, when caches and the
+interpreter's arenas fill) to the end; each sample is kept for the plot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks import kafka
+from benchmarks.latency import play
+from benchmarks.load import events_per_second, many_domains, recorded_inputs
+from contact_router.processes import wait_until_routing
+from contact_router.sim.scenario import load_scenario
+
+SAMPLE_SECONDS = 10.0
+
+
+@dataclass
+class SoakResult:
+    rate: float
+    domains: int
+    minutes: float
+    events_sent: int
+    events_handled: float
+    samples: list[tuple[float, int]]  # (seconds from start, RSS bytes)
+
+    @property
+    def warm_rss(self) -> int:
+        warm = self.minutes * 60.0 / 10.0
+        return next(rss for t, rss in self.samples if t >= warm)
+
+    @property
+    def growth(self) -> float:
+        return self.samples[-1][1] / self.warm_rss - 1.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "warm_rss": self.warm_rss, "growth": self.growth}
+
+
+def render(result: SoakResult) -> str:
+    mib = 1024 * 1024
+    return (
+        f"{result.minutes:.0f} min at {result.rate:,.0f} events/s ({result.domains} domains; "
+        f"{result.events_sent:,} sent, {result.events_handled:,.0f} handled incl. the worker's timers): "
+        f"RSS {result.samples[0][1] / mib:.1f} MiB at start, {result.warm_rss / mib:.1f} MiB after the warm-up, "
+        f"{result.samples[-1][1] / mib:.1f} MiB at the end, {max(r for _, r in result.samples) / mib:.1f} MiB at most: "
+        f"growth {result.growth:+.1%} after the warm-up."
+    )
+
+
+def run(bootstrap: str, redis_url: str, *, scenario: Path, rate: float, minutes: float, partitions: int, port: int) -> SoakResult:
+    inputs = recorded_inputs(scenario, minutes)
+    domains = max(1, round(rate / events_per_second(inputs, 60.0, minutes * 60.0)))
+    stream = [e for e in many_domains(inputs, domains, phase_seconds=20.0) if e.at < minutes * 60.0]
+    topics = kafka.BenchTopics.fresh()
+    group = f"bench-soak-{uuid.uuid4().hex[:8]}"
+    samples: list[tuple[float, int]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
+        directory = Path(tmp)
+        routing = kafka.write_routing(load_scenario(scenario).routing, directory)
+        asyncio.run(kafka.create_topics(bootstrap, topics.all, partitions))
+        processes = kafka.start_workers(1, port, kafka.worker_env(bootstrap, redis_url, topics, group, routing), directory)
+        done = threading.Event()
+        try:
+            wait_until_routing([port], processes)
+            started = time.monotonic()
+
+            def sample() -> None:
+                while not done.is_set():
+                    samples.append((time.monotonic() - started, kafka.rss_bytes(processes[0].pid)))
+                    done.wait(SAMPLE_SECONDS)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            asyncio.run(play(bootstrap, topics, stream, base=time.time() + 1.0))
+            time.sleep(5.0)
+            done.set()
+            sampler.join()
+            samples.append((time.monotonic() - started, kafka.rss_bytes(processes[0].pid)))
+            handled = kafka.scrape_sum(port, kafka.WORKER_COUNTER) or 0.0
+        finally:
+            done.set()
+            kafka.stop(processes)
+            kafka.forget_redis_prefix(redis_url, group)
+            asyncio.run(kafka.delete_topics(bootstrap, topics.all))
+    return SoakResult(rate, domains, minutes, len(stream), handled, samples)

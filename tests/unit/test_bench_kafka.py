@@ -1,0 +1,99 @@
+"""The pure parts of the Kafka benchmarks: the load they play and how they read rates and latencies."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.latency import Percentiles, RatePoint, measure  # noqa: E402
+from benchmarks.load import events_per_second, many_domains, recorded_inputs  # noqa: E402
+from benchmarks.soak import SoakResult  # noqa: E402
+from benchmarks.throughput import Drain, ThroughputResult, crossing, drain_rate  # noqa: E402
+from contact_router.contract import decode_envelope, parse_input  # noqa: E402
+
+DEMO = ROOT / "scenarios" / "demo.yaml"
+
+
+def test_the_recorded_load_is_valid_input_for_every_domain_in_each_domains_order() -> None:
+    inputs = recorded_inputs(DEMO, minutes=2)
+    assert inputs[0][1]["type"] == "agent.logged_in"
+    assert {e["type"] for _, e in inputs} >= {"contact.arrived", "contact.accepted", "timer.fired"}
+    assert all(not e["type"].startswith(("contact.assigned", "contact.queued", "escalation")) for _, e in inputs)
+
+    stream = many_domains(inputs, 3, phase_seconds=10.0)
+    assert len(stream) == 3 * len(inputs)
+    assert [e.at for e in stream] == sorted(e.at for e in stream)
+    for domain in {e.domain for e in stream}:
+        mine = [e.envelope["id"] for e in stream if e.domain == domain]
+        assert mine == [e["id"] for _, e in inputs]  # each domain keeps the recorded order
+
+    first = stream[0]
+    envelope = decode_envelope(first.encode(base=1_800_000_000.0))
+    parse_input(envelope)
+    assert envelope.domain == first.domain
+    assert envelope.timestamp == pytest.approx(1_800_000_000.0 + first.at, abs=1e-3)
+    assert first.agent_topic == envelope.type.startswith("agent.")
+    assert orjson.loads(first.encode(0.0))["data"] == first.envelope["data"]
+
+
+def test_a_drain_rate_is_read_between_the_marks_not_over_start_up_and_the_tail() -> None:
+    # 2 s of start-up with nothing handled, then 1,000 events/s, then a slow tail.
+    samples = [(0.0, 0.0), (2.0, 0.0)] + [(2.0 + t, 1000.0 * t) for t in range(1, 10)] + [(20.0, 10_000.0)]
+    assert crossing(samples, 1000.0) == pytest.approx(3.0)
+    assert crossing(samples, 500.0) == pytest.approx(2.5)
+    drain = drain_rate("worker", samples, total=10_000)
+    assert drain.events_per_second == pytest.approx(1000.0, rel=0.13)  # the 9,000 -> 10,000 step is slow
+    with pytest.raises(ValueError):
+        crossing(samples, 20_000.0)
+
+
+def test_medians_are_per_process_kind() -> None:
+    runs = [Drain("worker", r, 1.0) for r in (100.0, 300.0, 200.0)] + [Drain("relay", 1000.0, 1.0)]
+    result = ThroughputResult(10, 1, 1, 3, {}, runs)
+    assert result.median("worker") == 200.0
+    assert result.median("relay") == 1000.0
+
+
+def test_latency_counts_only_arrivals_sent_in_the_window_and_says_which_went_unanswered() -> None:
+    sent = {"d/a": 1.0, "d/b": 5.0, "d/c": 6.0, "d/late": 50.0}
+    seen = {"d/a": 1.5, "d/b": 5.002, "d/late": 50.001}
+    latencies, missing = measure(sent, seen, window=(4.0, 10.0))
+    assert latencies == [pytest.approx(0.002)]
+    assert missing == 1
+    q = Percentiles.of([i / 1000.0 for i in range(1, 1001)])  # 1..1000 ms
+    assert (q.count, q.p50_ms, q.p99_ms, q.p999_ms, q.max_ms) == (1000, 501.0, 991.0, 1000.0, 1000.0)
+    assert Percentiles.of([]).count == 0
+
+
+def test_soak_growth_is_measured_from_the_end_of_the_warm_up() -> None:
+    mib = 2**20
+    samples = [(0.0, 50 * mib), (60.0, 90 * mib), (180.0, 100 * mib), (600.0, 104 * mib)]
+    result = SoakResult(100.0, 2, minutes=10.0, events_sent=1, events_handled=1, samples=samples)
+    assert result.warm_rss == 90 * mib  # the first sample at or after a tenth of the run
+    assert result.growth == pytest.approx(104 / 90 - 1)
+
+
+def test_the_plots_are_drawn(tmp_path: Path) -> None:
+    from benchmarks import plots
+
+    runs = [Drain(k, r, 1.0) for k, r in (("relay", 9000.0), ("faust", 2000.0), ("worker", 400.0), ("2 workers", 600.0))]
+    plots.throughput(ThroughputResult(1000, 2, 12, 1, {}, runs), tmp_path / "t.png")
+    q = Percentiles.of([0.004, 0.005])
+    points = [RatePoint(100.0, 101.0, 2, path, q, 0) for path in ("worker", "relay (2 hops)", "raw (1 hop)")]
+    plots.latency(points, tmp_path / "l.png")
+    plots.soak(SoakResult(100.0, 2, 10.0, 1, 1, [(0.0, 2**20), (60.0, 2**21), (600.0, 2**21)]), tmp_path / "s.png")
+    for name in ("t.png", "l.png", "s.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_domains_rate_is_counted_inside_its_window_only() -> None:
+    inputs = [(t, {}) for t in (0.0, 0.0, 0.0, 10.0, 20.0, 30.0, 40.0, 500.0)]
+    assert events_per_second(inputs, 10.0, 50.0) == pytest.approx(4 / 40)
+    with pytest.raises(ValueError):
+        events_per_second(inputs, 10.0, 10.0)
