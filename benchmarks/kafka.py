@@ -7,6 +7,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from benchmarks.load import BenchEvent
 from contact_router.processes import start_worker, stop_workers
 from contact_router.routing.config import RoutingConfig
+from contact_router.state.redis_store import RedisStore
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER_COUNTER = "contact_router_events_total"
@@ -143,6 +145,16 @@ def scrape_sum(port: int, name: str) -> float | None:
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
     stop_workers(processes, timeout=20.0)
+
+
+async def mark_new_store(redis_url: str, prefix: str) -> None:
+    """A backlog pre-filled before any worker started looks like a store that lost its state, and
+    workers would wait for a rebuild: say this one is new, as a first start on empty topics would."""
+    store = RedisStore.from_url(redis_url, key_prefix=prefix)
+    try:
+        await store.write_marker({"written_by": "benchmark: a new store for a pre-filled backlog", "at": time.time()})
+    finally:
+        await store.close()
 
 
 def forget_redis_prefix(redis_url: str, prefix: str) -> int:

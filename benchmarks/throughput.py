@@ -100,6 +100,7 @@ def one_run(kind: str, ctx: RunContext) -> Drain:
         ports, counter = [ctx.port], kafka.BASELINE_COUNTER
     else:
         env = kafka.worker_env(ctx.bootstrap, ctx.redis_url, ctx.topics, group, ctx.routing)
+        asyncio.run(kafka.mark_new_store(ctx.redis_url, group))
         processes = kafka.start_workers(2 if kind == "2 workers" else 1, ctx.port, env, directory)
         ports, counter = [ctx.port + i for i in range(len(processes))], kafka.WORKER_COUNTER
     try:
