@@ -22,12 +22,16 @@ from contact_router.alerts.outlook import Forecast
 from contact_router.contract import (
     AgentLoggedIn,
     AgentLoggedOut,
+    AgentState,
+    AgentStateChanged,
     ContactAbandoned,
     ContactAccepted,
     ContactAssigned,
     ContactCallbackRequested,
     ContactClosed,
     ContactEnded,
+    ContactRejected,
+    ContactSentiment,
     ContactTransferred,
     Envelope,
     InputEvent,
@@ -39,6 +43,7 @@ from contact_router.core import Engine
 from contact_router.routing import DomainState, Rejection
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.model import ContactStatus
+from contact_router.sim.people import People
 from contact_router.sim.scenario import Scenario
 from contact_router.sim.workload import Arrival, Workload, dumps, from_scenario
 
@@ -70,6 +75,9 @@ class QueueStats:
     open_at_end: int = 0  # neither answered nor abandoned when the run ended
     transferred: int = 0  # answered here, then transferred to another queue
     callbacks: int = 0  # customers who asked to be called back instead of hanging up
+    repeats: int = 0  # arrivals of customers coming back to the same queue
+    hops: int = 0  # arrivals of customers coming back through this queue from another one
+    rejected_offers: int = 0
     waits: list[float] = field(default_factory=list)
     proficiencies: list[float] = field(default_factory=list)
 
@@ -85,6 +93,9 @@ class QueueStats:
             total.open_at_end += q.open_at_end
             total.transferred += q.transferred
             total.callbacks += q.callbacks
+            total.repeats += q.repeats
+            total.hops += q.hops
+            total.rejected_offers += q.rejected_offers
             total.waits += q.waits
             total.proficiencies += q.proficiencies
         return total
@@ -99,6 +110,9 @@ class QueueStats:
             "open_at_end": self.open_at_end,
             "transferred": self.transferred,
             "callbacks": self.callbacks,
+            "repeats": self.repeats,
+            "hops": self.hops,
+            "rejected_offers": self.rejected_offers,
             "transfer_rate": self.transferred / self.answered if self.answered else math.nan,
             f"service_level_{int(target_seconds)}s": self.answered_in_time / finished if finished else math.nan,
             "asa_seconds": statistics.fmean(self.waits) if self.waits else math.nan,
@@ -116,6 +130,7 @@ class AgentStats:
     busy_since: float | None = None
     holding: int = 0
     overtime_from: float | None = None  # logged out while still holding contacts
+    on_break: bool = False  # breaks are not staffed time: occupancy is over the time available
 
 
 @dataclass
@@ -175,7 +190,7 @@ class OfflineSimulator:
         forecasts: dict[str, Forecast] | None = None,
     ) -> None:
         self.workload = workload
-        self.rng = random.Random(seed)
+        self.people = People(workload, random.Random(seed))
         self.engine = Engine(routing, forecasts)
         self.alerts: list[tuple[float, EscalationAlert]] = []  # (simulated time, alert), in order
         self.waits: list[Wait] = []
@@ -219,19 +234,32 @@ class OfflineSimulator:
                 contact = self.state.contacts.get(payload)
                 if contact is None or contact.callback:
                     pass
-                elif contact.status is ContactStatus.WAITING and self._arrival[payload].callback:
+                elif (
+                    contact.status is ContactStatus.WAITING
+                    and self.people.when_patience_ends(self._arrival[payload]) == "callback"
+                ):
                     self._apply(ContactCallbackRequested(contact_id=payload), t)
                     self._queues[contact.queue].callbacks += 1
                 elif contact.status is ContactStatus.WAITING or contact.offer_pending():
                     self._apply(ContactAbandoned(contact_id=payload), t)
             elif kind == "end":
                 self._end(payload, t)
-            elif kind == "answer":
+            elif kind in ("answer", "reject"):
                 contact_id, agent_id = payload
                 contact = self.state.contacts.get(contact_id)
-                if contact is not None and contact.offer_pending() and contact.agent_id == agent_id:
+                if contact is None or not contact.offer_pending() or contact.agent_id != agent_id:
+                    pass  # the customer hung up while it rang
+                elif kind == "answer":
                     self._apply(ContactAccepted(contact_id=contact_id, agent_id=agent_id), t)
                     self._answered(contact_id, t - (contact.arrived_at - EPOCH), t)
+                else:
+                    self._queues[contact.queue].rejected_offers += 1
+                    self._release(agent_id, t)  # the router frees the agent without a decision
+                    self._apply(ContactRejected(contact_id=contact_id, agent_id=agent_id), t)
+            elif kind == "sentiment":
+                contact_id, score = payload
+                if contact_id in self.state.contacts:
+                    self._apply(ContactSentiment(contact_id=contact_id, score=score), t)
             elif kind == "timer":
                 if self._timer_at == t:
                     self._timer_at = None
@@ -241,8 +269,16 @@ class OfflineSimulator:
     def _agent_event(self, event: InputEvent, t: float) -> None:
         if isinstance(event, AgentLoggedIn):
             stats = self._agents[event.agent_id]
+            stats.on_break = False
             if stats.logged_in_at is None:
                 stats.logged_in_at = t
+        elif isinstance(event, AgentStateChanged) and event.agent_id in self.state.agents:
+            stats = self._agents[event.agent_id]
+            if event.state is AgentState.AWAY and stats.logged_in_at is not None:
+                stats.staffed_seconds += t - stats.logged_in_at
+                stats.logged_in_at, stats.on_break = None, True
+            elif event.state is AgentState.AVAILABLE and stats.on_break:
+                stats.logged_in_at, stats.on_break = t, False
         elif isinstance(event, AgentLoggedOut):
             stats = self._agents[event.agent_id]
             if stats.logged_in_at is not None:
@@ -260,7 +296,10 @@ class OfflineSimulator:
         if contact_id in self.state.contacts:
             return  # a recording may repeat an arrival (redelivery): it arrived once
         self._arrival[contact_id] = arrival
-        self._queues[arrival.event.queue].offered += 1
+        stats = self._queues[arrival.event.queue]
+        stats.offered += 1
+        stats.repeats += arrival.kind == "repeat"
+        stats.hops += arrival.kind == "hop"
         if math.isfinite(arrival.patience_seconds):
             self._at(t + arrival.patience_seconds, "patience", contact_id)
         self._apply(arrival.event, t)
@@ -314,16 +353,18 @@ class OfflineSimulator:
         agent.holding += 1
         if not self.state.contacts[d.contact_id].offer_pending():
             self._answered(d.contact_id, d.waited_seconds, t)
-        elif self.rng.random() < self.workload.answer_share:
-            ring = self.workload.ring_seconds
-            self._at(t + (self.rng.expovariate(1.0 / ring) if ring else 0.0), "answer", (d.contact_id, d.agent_id))
+            return
+        response = self.people.respond(d.offer_timeout_seconds)
+        if response.kind != "ring_out":  # a ring-out is the router's offer timeout
+            kind = "answer" if response.kind == "accept" else "reject"
+            self._at(t + response.after, kind, (d.contact_id, d.agent_id))
 
     def _end(self, contact_id: str, t: float) -> None:
         """Handling ends: the contact is completed, or transferred once if its workload says so."""
         arrival = self._arrival[contact_id]
         contact = self.state.contacts.get(contact_id)
         if arrival.transfer_to is None or contact_id in self._transferred or contact is None:
-            self._apply(ContactEnded(contact_id=contact_id, resolved=True), t)
+            self._apply(ContactEnded(contact_id=contact_id, resolved=arrival.resolved), t)
             return
         self._transferred.add(contact_id)
         self._answered_ids.discard(contact_id)  # to be answered again, in the target queue
@@ -348,7 +389,13 @@ class OfflineSimulator:
         if waited <= self.engine.config.policy(queue).service_level_seconds:
             stats.answered_in_time += 1
         self.waits.append(Wait(contact_id, queue, t - waited, t, answered=True))
-        handle = arrival.transfer_handle_seconds if contact_id in self._transferred else arrival.handle_seconds
+        agent_id = self.state.contacts[contact_id].agent_id
+        agent = self.state.agents.get(agent_id) if agent_id else None
+        handle = self.people.handle_seconds(
+            arrival, agent.location if agent else None, transferred=contact_id in self._transferred
+        )
+        for after, score in self.people.sentiment_updates(arrival, waited, handle):
+            self._at(t + after, "sentiment", (contact_id, score))
         self._at(t + handle, "end", contact_id)
 
     def _was_answered(self, contact_id: str) -> bool:
@@ -374,6 +421,10 @@ class OfflineSimulator:
         if d.agent_id is not None:
             self._agents[d.agent_id].handled += 1
             self._release(d.agent_id, t)
+        if d.outcome != "expired":
+            again = self.people.comes_back(self._arrival[d.contact_id], d.outcome, t)
+            if again is not None and again.at < self.workload.horizon:
+                self._at(again.at, "arrive", again)
 
     def _report(self) -> OfflineReport:
         target = self.workload.service_level_seconds
