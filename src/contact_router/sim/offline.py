@@ -13,7 +13,7 @@ import math
 import random
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +52,7 @@ EPOCH = 1_767_571_200.0
 # Timers past the end of the workload are only the detectors' ticks and late sweeps: a run stops
 # scheduling them this long after its horizon (contacts still ending are played out regardless).
 TIMER_GRACE_SECONDS = 2 * 3600.0
+PROGRESS_EVERY = 2000  # events between progress reports
 
 
 @dataclass(frozen=True)
@@ -188,10 +189,11 @@ class OfflineSimulator:
         record: list[bytes] | None = None,
         domain: str = "offline",
         forecasts: dict[str, Forecast] | None = None,
+        early_warnings: bool = True,
     ) -> None:
         self.workload = workload
         self.people = People(workload, random.Random(seed))
-        self.engine = Engine(routing, forecasts)
+        self.engine = Engine(routing, forecasts, early_warnings=early_warnings)
         self.alerts: list[tuple[float, EscalationAlert]] = []  # (simulated time, alert), in order
         self.waits: list[Wait] = []
         self.state = DomainState()
@@ -217,13 +219,19 @@ class OfflineSimulator:
         self._seq += 1
         heapq.heappush(self._heap, (t, self._seq, kind, payload))
 
-    def run(self) -> OfflineReport:
+    def run(self, on_progress: Callable[[float, dict[str, float]], None] | None = None) -> OfflineReport:
+        """Play the workload to its end; `on_progress(simulated seconds, live counts)` every
+        PROGRESS_EVERY events, for a progress bar."""
         for t, event in self.workload.agent_events:
             self._at(t, "agent", event)
         for arrival in self.workload.arrivals:
             self._at(arrival.at, "arrive", arrival)
+        popped = 0
         while self._heap:
             t, _, kind, payload = heapq.heappop(self._heap)
+            popped += 1
+            if on_progress is not None and popped % PROGRESS_EVERY == 0:
+                on_progress(min(t, self.workload.horizon), self.live())
             if kind == "agent":
                 self._agent_event(payload, t)
             elif kind == "arrive":
@@ -265,6 +273,18 @@ class OfflineSimulator:
                     self._timer_at = None
                 self._apply(TimerFired(), t)
         return self._report()
+
+    def live(self) -> dict[str, float]:
+        """Counts so far: arrived, answered, abandoned, waiting now, service level so far."""
+        total = QueueStats.combined(self._queues.values())
+        finished = total.answered + total.abandoned
+        return {
+            "arrived": total.offered,
+            "answered": total.answered,
+            "abandoned": total.abandoned,
+            "waiting": sum(1 for c in self.state.contacts.values() if c.status is ContactStatus.WAITING),
+            "service_level": total.answered_in_time / finished if finished else math.nan,
+        }
 
     def _agent_event(self, event: InputEvent, t: float) -> None:
         if isinstance(event, AgentLoggedIn):
