@@ -101,7 +101,9 @@ def _run_offline(sim, title: str, *, show: bool):  # noqa: ANN001, ANN202 - keep
     if not (show and interactive()):
         return sim.run()
     with ProgressBar(sim.workload.horizon, title) as bar:
-        return sim.run(on_progress=lambda t, live: bar.update(t, live_summary(**live)))  # type: ignore[arg-type]
+        report = sim.run(on_progress=lambda t, live: bar.update(t, live_summary(**live)))  # type: ignore[arg-type]
+        bar.update(sim.workload.horizon, live_summary(**sim.live()))  # type: ignore[arg-type]
+    return report
 
 
 def _run_online(scenario, seed: int, duration: float | None, speed: float, summary_every: float, as_json: bool) -> None:  # noqa: ANN001

@@ -166,6 +166,11 @@ class OfflineReport:
                 f"{name:<16}{q['offered']:>9}{q['answered']:>10}{q['abandoned']:>11}{q[sl_key]:>8.1%}"
                 f"{q['asa_seconds']:>8.1f}{q['abandonment_rate']:>8.1%}{q['transfer_rate']:>8.1%}{q['mean_proficiency']:>7.2f}"
             )
+        t = self.total
+        lines.append(
+            f"callbacks {t['callbacks']}, repeat contacts {t['repeats']}, channel hops {t['hops']}, "
+            f"offers rejected {t['rejected_offers']}, expired {t['expired']}, open at the end {t['open_at_end']}"
+        )
         o, h = self.occupancy, self.handled_per_agent
         if math.isnan(o["mean"]):
             lines.append("occupancy: not recorded")

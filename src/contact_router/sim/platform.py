@@ -474,9 +474,9 @@ class PlatformSimulator:
         st = self.stats
         recent = st.latencies or st.all_latencies
         return (
-            f"[{elapsed:6.0f}s] arrived {st.arrived:6d}  answered {st.answered:6d}  waiting {st.waiting:4d}  "
+            f"[{elapsed:6.0f}s] arrived {st.arrived:6d}  routed {st.assigned:6d}  waiting {st.waiting:4d}  "
             f"completed {st.completed:6d}  abandoned {st.abandoned:5d}  dead letters {st.dead_letters:3d}  "
-            f"SL {st.service_level():6.1%}  decision latency p50 {percentile(recent, 0.5) * 1000:6.1f} ms  "
+            f"SL(20s) {st.service_level():6.1%}  decision latency p50 {percentile(recent, 0.5) * 1000:6.1f} ms  "
             f"p99 {percentile(recent, 0.99) * 1000:6.1f} ms"
         )
 
