@@ -170,3 +170,26 @@ def test_arrival_defaults_keep_a_plain_contact_plain() -> None:
     arrival = workload().arrivals[0]
     assert isinstance(arrival, Arrival) and arrival.kind == "first" and arrival.comeback is None
     assert arrival.mood is None and arrival.resolved
+
+
+def test_the_online_simulator_plays_the_same_workload_under_its_own_ids() -> None:
+    from contact_router.settings import Settings
+    from contact_router.sim.platform import PlatformSimulator
+
+    scenario = center(
+        domains=["x", "y"],
+        hours=1,
+        queues=[{"name": "q", "arrivals_per_hour": 100, "mean_handle_seconds": 60, "mean_patience_seconds": 60,
+                 "repeat_share": 1.0}],
+    )
+    sim = PlatformSimulator(scenario, Settings(), seed=5, duration=1.5 * 3600, run_id="r1", on_summary=None)
+    assert sim.end == 1.5 * 3600 and sim.horizon == 3600
+    sim._schedule_period(0)  # noqa: SLF001 - the schedule is what this test checks
+    arrivals = [p for _, _, kind, p in sim._heap if kind == "arrive"]  # noqa: SLF001
+    ids = [a.event.contact_id for _, a in arrivals]
+    assert len(ids) == len(set(ids)) and all(i.startswith("c-r1-") for i in ids)
+    assert {d for d, _ in arrivals} == {"x-r1", "y-r1"}
+    again = [a.comeback.arrival for _, a in arrivals if a.comeback]
+    assert again and all(c.event.contact_id.startswith("c-r1-") and c.event.customer_ref.startswith("r1-") for c in again)
+    periods = [p for t, _, kind, p in sim._heap if kind == "period"]  # noqa: SLF001
+    assert periods == [1]  # a second period starts at 1 h, since the run lasts 1.5 h
