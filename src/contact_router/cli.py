@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -101,8 +102,14 @@ def simulate(
     ] = None,
     record: Annotated[Path | None, typer.Option(help="Offline: write every input and decision as JSONL.")] = None,
     domain: Annotated[str | None, typer.Option(help="Replay: the domain to re-run, if the recording has several.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Offline/replay: print the report as JSON.")] = False,
-    duration: Annotated[float | None, typer.Option(help="Online: seconds to run; default until Ctrl-C.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final report as JSON.")] = False,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Online: wall seconds to run, replaying the scenario's period; default: the scenario once."),
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(min=0.001, help="Online: compress the people's time (10: ten times faster than real).")
+    ] = 1.0,
     seed: int = 7,
     summary_every: float = 5.0,
 ) -> None:
@@ -118,18 +125,59 @@ def simulate(
         if policy is not None:
             config = with_scoring(config, policy)
         recorded: list[bytes] | None = [] if record is not None else None
-        report = OfflineSimulator.from_scenario(loaded.model_copy(update={"routing": config}), seed=seed, record=recorded).run()
+        sim = OfflineSimulator.from_scenario(loaded.model_copy(update={"routing": config}), seed=seed, record=recorded)
+        report = _run_offline(sim, loaded.name, show=not as_json)
         if record is not None and recorded is not None:
             record.write_bytes(b"".join(recorded))
         typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())
         return
 
-    from contact_router.sim.platform import PlatformSimulator
+    _run_online(loaded, seed, duration, speed, summary_every, as_json)
 
-    sim = PlatformSimulator(loaded, Settings(), seed=seed, duration=duration, summary_every=summary_every)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(sim.run())
-    typer.echo("final: " + sim.summary_line(0).split("]", 1)[1])
+
+def _run_offline(sim, title: str, *, show: bool):  # noqa: ANN001, ANN202 - keeps the imports lazy
+    from contact_router.sim.progress import ProgressBar, interactive, live_summary
+
+    if not (show and interactive()):
+        return sim.run()
+    with ProgressBar(sim.workload.horizon, title) as bar:
+        report = sim.run(on_progress=lambda t, live: bar.update(t, live_summary(**live)))  # type: ignore[arg-type]
+        bar.update(sim.workload.horizon, live_summary(**sim.live()))  # type: ignore[arg-type]
+    return report
+
+
+def _run_online(scenario, seed: int, duration: float | None, speed: float, summary_every: float, as_json: bool) -> None:  # noqa: ANN001
+    """Through Kafka: a progress bar and live summary on a terminal, summary lines otherwise; a
+    final report (text or JSON) at the end or on Ctrl-C."""
+    from contact_router.sim.platform import PlatformSimulator, render_report
+    from contact_router.sim.progress import ProgressBar, interactive, live_summary
+
+    show_bar = interactive() and not as_json
+    bar: ProgressBar | None = None
+
+    def tick(sim: PlatformSimulator) -> None:
+        if bar is not None:
+            st = sim.stats
+            summary = live_summary(st.arrived, st.answered, st.abandoned, st.waiting, st.service_level())
+            bar.update(min(sim.now(), sim.end), summary)
+
+    sim = PlatformSimulator(
+        scenario,
+        Settings(),
+        seed=seed,
+        duration=duration,
+        speed=speed,
+        summary_every=summary_every,
+        on_summary=None if as_json or show_bar else print,  # JSON output stays parseable
+        on_tick=tick,
+    )
+    with contextlib.ExitStack() as stack:
+        if show_bar:
+            bar = stack.enter_context(ProgressBar(sim.end, scenario.name))
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(sim.run())
+    report = sim.report()
+    typer.echo(json.dumps(report, indent=2) if as_json else render_report(report))
 
 
 def _routing(path: Path):  # noqa: ANN202 - keeps the import lazy
@@ -210,7 +258,7 @@ def demo(
         typer.echo("waiting for the workers to join the consumer group...")
         wait_until_routing(ports, procs)
         typer.echo(f"routing; simulating {loaded.name!r}. Ctrl-C stops.")
-        sim = PlatformSimulator(loaded, settings, duration=duration)
+        sim = PlatformSimulator(loaded, settings, duration=duration if duration is not None else math.inf)
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(sim.run())
         typer.echo("final: " + sim.summary_line(0).split("]", 1)[1])
@@ -341,12 +389,15 @@ def _benchmarks():  # noqa: ANN202 - the benchmarks live beside src/ in a checko
 def bench_quality(
     scenario: Annotated[list[Path] | None, typer.Option(help="Scenario YAML (repeatable).")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds (simulated days) per policy; medians are reported.")] = 5,
+    max_hours: Annotated[
+        float | None, typer.Option(min=0.01, help="Simulate at most this many hours of each (not replayed) scenario.")
+    ] = None,
 ) -> None:
     """Routing quality of every scoring policy on the scenarios, with the offline simulator."""
     _benchmarks()
     from benchmarks.quality import run
 
-    typer.echo(run(scenario or [Path("scenarios/demo.yaml"), Path("scenarios/bank-day.yaml")], seeds))
+    typer.echo(run(scenario or sorted(Path("scenarios").glob("*.yaml")), seeds, max_hours))
 
 
 @bench.command("forecast")

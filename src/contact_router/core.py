@@ -26,20 +26,31 @@ class Outcome:
 
 
 class Engine:
-    def __init__(self, config: RoutingConfig | None = None, forecasts: Mapping[str, Forecast] | None = None) -> None:
+    def __init__(
+        self,
+        config: RoutingConfig | None = None,
+        forecasts: Mapping[str, Forecast] | None = None,
+        *,
+        early_warnings: bool = True,
+    ) -> None:
+        """Without early warnings only the router runs: the detectors watch and never steer the
+        routing, so routing-quality runs of large centers can leave out their cost."""
         self.config = config or RoutingConfig()
         self.router = Router(self.config)
-        self.warnings = EarlyWarning(self.config, forecasts)
+        self.warnings = EarlyWarning(self.config, forecasts) if early_warnings else None
 
     def handle(self, state: DomainState, event: InputEvent, event_id: str, now: float) -> Outcome:
         """Apply the event (raises Rejection when it does not apply, leaving the state unchanged)."""
+        if self.warnings is None:
+            return Outcome(self.router.handle(state, event, event_id, now))
         before = self.warnings.before(state, event)
         decisions = self.router.handle(state, event, event_id, now)
         observed = self.warnings.after(state, event, decisions, before, now)
         return Outcome(decisions, observed.alerts, observed.facts)
 
     def next_deadline(self, state: DomainState) -> float | None:
-        found = [t for t in (self.router.next_deadline(state), self.warnings.next_deadline(state)) if t is not None]
+        warning_at = self.warnings.next_deadline(state) if self.warnings is not None else None
+        found = [t for t in (self.router.next_deadline(state), warning_at) if t is not None]
         return min(found, default=None)
 
     @staticmethod

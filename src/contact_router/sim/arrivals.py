@@ -1,4 +1,5 @@
-"""When contacts arrive, and to which queue: Poisson at constant rates, or a real day replayed."""
+"""When contacts arrive, and to which queue: Poisson with time-varying rates (half-hour profile,
+bursts), or a real day replayed."""
 
 from __future__ import annotations
 
@@ -6,26 +7,36 @@ import csv
 import math
 import random
 
-from contact_router.sim.scenario import QueueSpec, ReplaySpec, Scenario
+from contact_router.sim.scenario import Burst, QueueSpec, ReplaySpec, Scenario
 
 
 def poisson_arrivals(
-    queues: list[QueueSpec], hours: float, rng: random.Random, profile: list[float] | None = None
+    queues: list[QueueSpec],
+    hours: float,
+    rng: random.Random,
+    profile: list[float] | None = None,
+    bursts: list[Burst] | None = None,
 ) -> list[tuple[float, QueueSpec]]:
-    """Arrival times (seconds from the start) of independent Poisson streams, one per queue; with a
-    half-hour profile, each rate is multiplied by the half hour's factor (thinning a Poisson stream
-    at the peak rate keeps each arrival with probability factor / peak)."""
+    """Arrival times (seconds from the start) of independent Poisson streams, one per queue, with
+    time-varying rates: each rate is multiplied by its half hour's profile factor and by the factor
+    of any burst under way. Thinning a Poisson stream at the peak rate keeps each arrival with
+    probability rate(t) / peak, which is exactly a Poisson process of rate rate(t)."""
     horizon = hours * 3600.0
     factors = profile or [1.0]
-    peak = max(factors)
     arrivals: list[tuple[float, QueueSpec]] = []
-    if peak <= 0:
-        return arrivals
     for queue in queues:
+        mine = [b for b in bursts or [] if b.queues is None or queue.name in b.queues]
+        peak = max(factors) * math.prod(max(b.factor, 1.0) for b in mine)
+        if peak <= 0:
+            continue
         rate = queue.arrivals_per_hour / 3600.0 * peak
         t = rng.expovariate(rate)
         while t < horizon:
-            if rng.random() < factors[int(t // 1800) % len(factors)] / peak:
+            factor = factors[int(t // 1800) % len(factors)]
+            for b in mine:
+                if b.at_hours * 3600 <= t < b.at_hours * 3600 + b.minutes * 60:
+                    factor *= b.factor
+            if rng.random() < factor / peak:
                 arrivals.append((t, queue))
             t += rng.expovariate(rate)
     arrivals.sort(key=lambda a: a[0])
@@ -67,4 +78,5 @@ def scenario_arrivals(scenario: Scenario, rng: random.Random) -> tuple[list[tupl
     """The arrivals of a scenario, and the simulated horizon in seconds."""
     if scenario.replay is not None:
         return replayed_arrivals(scenario.replay, scenario.queues, rng), 24 * 3600.0
-    return poisson_arrivals(scenario.queues, scenario.hours, rng, scenario.half_hour_profile), scenario.hours * 3600.0
+    arrivals = poisson_arrivals(scenario.queues, scenario.hours, rng, scenario.half_hour_profile, scenario.bursts)
+    return arrivals, scenario.hours * 3600.0

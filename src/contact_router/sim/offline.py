@@ -13,7 +13,7 @@ import math
 import random
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,12 +22,16 @@ from contact_router.alerts.outlook import Forecast
 from contact_router.contract import (
     AgentLoggedIn,
     AgentLoggedOut,
+    AgentState,
+    AgentStateChanged,
     ContactAbandoned,
     ContactAccepted,
     ContactAssigned,
     ContactCallbackRequested,
     ContactClosed,
     ContactEnded,
+    ContactRejected,
+    ContactSentiment,
     ContactTransferred,
     Envelope,
     InputEvent,
@@ -39,6 +43,7 @@ from contact_router.core import Engine
 from contact_router.routing import DomainState, Rejection
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.model import ContactStatus
+from contact_router.sim.people import People
 from contact_router.sim.scenario import Scenario
 from contact_router.sim.workload import Arrival, Workload, dumps, from_scenario
 
@@ -47,6 +52,7 @@ EPOCH = 1_767_571_200.0
 # Timers past the end of the workload are only the detectors' ticks and late sweeps: a run stops
 # scheduling them this long after its horizon (contacts still ending are played out regardless).
 TIMER_GRACE_SECONDS = 2 * 3600.0
+PROGRESS_EVERY = 2000  # events between progress reports
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,9 @@ class QueueStats:
     open_at_end: int = 0  # neither answered nor abandoned when the run ended
     transferred: int = 0  # answered here, then transferred to another queue
     callbacks: int = 0  # customers who asked to be called back instead of hanging up
+    repeats: int = 0  # arrivals of customers coming back to the same queue
+    hops: int = 0  # arrivals of customers coming back through this queue from another one
+    rejected_offers: int = 0
     waits: list[float] = field(default_factory=list)
     proficiencies: list[float] = field(default_factory=list)
 
@@ -85,6 +94,9 @@ class QueueStats:
             total.open_at_end += q.open_at_end
             total.transferred += q.transferred
             total.callbacks += q.callbacks
+            total.repeats += q.repeats
+            total.hops += q.hops
+            total.rejected_offers += q.rejected_offers
             total.waits += q.waits
             total.proficiencies += q.proficiencies
         return total
@@ -99,6 +111,9 @@ class QueueStats:
             "open_at_end": self.open_at_end,
             "transferred": self.transferred,
             "callbacks": self.callbacks,
+            "repeats": self.repeats,
+            "hops": self.hops,
+            "rejected_offers": self.rejected_offers,
             "transfer_rate": self.transferred / self.answered if self.answered else math.nan,
             f"service_level_{int(target_seconds)}s": self.answered_in_time / finished if finished else math.nan,
             "asa_seconds": statistics.fmean(self.waits) if self.waits else math.nan,
@@ -116,6 +131,7 @@ class AgentStats:
     busy_since: float | None = None
     holding: int = 0
     overtime_from: float | None = None  # logged out while still holding contacts
+    on_break: bool = False  # breaks are not staffed time: occupancy is over the time available
 
 
 @dataclass
@@ -150,6 +166,11 @@ class OfflineReport:
                 f"{name:<16}{q['offered']:>9}{q['answered']:>10}{q['abandoned']:>11}{q[sl_key]:>8.1%}"
                 f"{q['asa_seconds']:>8.1f}{q['abandonment_rate']:>8.1%}{q['transfer_rate']:>8.1%}{q['mean_proficiency']:>7.2f}"
             )
+        t = self.total
+        lines.append(
+            f"callbacks {t['callbacks']}, repeat contacts {t['repeats']}, channel hops {t['hops']}, "
+            f"offers rejected {t['rejected_offers']}, expired {t['expired']}, open at the end {t['open_at_end']}"
+        )
         o, h = self.occupancy, self.handled_per_agent
         if math.isnan(o["mean"]):
             lines.append("occupancy: not recorded")
@@ -173,10 +194,11 @@ class OfflineSimulator:
         record: list[bytes] | None = None,
         domain: str = "offline",
         forecasts: dict[str, Forecast] | None = None,
+        early_warnings: bool = True,
     ) -> None:
         self.workload = workload
-        self.rng = random.Random(seed)
-        self.engine = Engine(routing, forecasts)
+        self.people = People(workload, random.Random(seed))
+        self.engine = Engine(routing, forecasts, early_warnings=early_warnings)
         self.alerts: list[tuple[float, EscalationAlert]] = []  # (simulated time, alert), in order
         self.waits: list[Wait] = []
         self.state = DomainState()
@@ -202,13 +224,19 @@ class OfflineSimulator:
         self._seq += 1
         heapq.heappush(self._heap, (t, self._seq, kind, payload))
 
-    def run(self) -> OfflineReport:
+    def run(self, on_progress: Callable[[float, dict[str, float]], None] | None = None) -> OfflineReport:
+        """Play the workload to its end; `on_progress(simulated seconds, live counts)` every
+        PROGRESS_EVERY events, for a progress bar."""
         for t, event in self.workload.agent_events:
             self._at(t, "agent", event)
         for arrival in self.workload.arrivals:
             self._at(arrival.at, "arrive", arrival)
+        popped = 0
         while self._heap:
             t, _, kind, payload = heapq.heappop(self._heap)
+            popped += 1
+            if on_progress is not None and popped % PROGRESS_EVERY == 0:
+                on_progress(min(t, self.workload.horizon), self.live())
             if kind == "agent":
                 self._agent_event(payload, t)
             elif kind == "arrive":
@@ -219,30 +247,63 @@ class OfflineSimulator:
                 contact = self.state.contacts.get(payload)
                 if contact is None or contact.callback:
                     pass
-                elif contact.status is ContactStatus.WAITING and self._arrival[payload].callback:
+                elif (
+                    contact.status is ContactStatus.WAITING
+                    and self.people.when_patience_ends(self._arrival[payload]) == "callback"
+                ):
                     self._apply(ContactCallbackRequested(contact_id=payload), t)
                     self._queues[contact.queue].callbacks += 1
                 elif contact.status is ContactStatus.WAITING or contact.offer_pending():
                     self._apply(ContactAbandoned(contact_id=payload), t)
             elif kind == "end":
                 self._end(payload, t)
-            elif kind == "answer":
+            elif kind in ("answer", "reject"):
                 contact_id, agent_id = payload
                 contact = self.state.contacts.get(contact_id)
-                if contact is not None and contact.offer_pending() and contact.agent_id == agent_id:
+                if contact is None or not contact.offer_pending() or contact.agent_id != agent_id:
+                    pass  # the customer hung up while it rang
+                elif kind == "answer":
                     self._apply(ContactAccepted(contact_id=contact_id, agent_id=agent_id), t)
                     self._answered(contact_id, t - (contact.arrived_at - EPOCH), t)
+                else:
+                    self._queues[contact.queue].rejected_offers += 1
+                    self._release(agent_id, t)  # the router frees the agent without a decision
+                    self._apply(ContactRejected(contact_id=contact_id, agent_id=agent_id), t)
+            elif kind == "sentiment":
+                contact_id, score = payload
+                if contact_id in self.state.contacts:
+                    self._apply(ContactSentiment(contact_id=contact_id, score=score), t)
             elif kind == "timer":
                 if self._timer_at == t:
                     self._timer_at = None
                 self._apply(TimerFired(), t)
         return self._report()
 
+    def live(self) -> dict[str, float]:
+        """Counts so far: arrived, answered, abandoned, waiting now, service level so far."""
+        total = QueueStats.combined(self._queues.values())
+        finished = total.answered + total.abandoned
+        return {
+            "arrived": total.offered,
+            "answered": total.answered,
+            "abandoned": total.abandoned,
+            "waiting": sum(1 for c in self.state.contacts.values() if c.status is ContactStatus.WAITING),
+            "service_level": total.answered_in_time / finished if finished else math.nan,
+        }
+
     def _agent_event(self, event: InputEvent, t: float) -> None:
         if isinstance(event, AgentLoggedIn):
             stats = self._agents[event.agent_id]
+            stats.on_break = False
             if stats.logged_in_at is None:
                 stats.logged_in_at = t
+        elif isinstance(event, AgentStateChanged) and event.agent_id in self.state.agents:
+            stats = self._agents[event.agent_id]
+            if event.state is AgentState.AWAY and stats.logged_in_at is not None:
+                stats.staffed_seconds += t - stats.logged_in_at
+                stats.logged_in_at, stats.on_break = None, True
+            elif event.state is AgentState.AVAILABLE and stats.on_break:
+                stats.logged_in_at, stats.on_break = t, False
         elif isinstance(event, AgentLoggedOut):
             stats = self._agents[event.agent_id]
             if stats.logged_in_at is not None:
@@ -260,7 +321,10 @@ class OfflineSimulator:
         if contact_id in self.state.contacts:
             return  # a recording may repeat an arrival (redelivery): it arrived once
         self._arrival[contact_id] = arrival
-        self._queues[arrival.event.queue].offered += 1
+        stats = self._queues[arrival.event.queue]
+        stats.offered += 1
+        stats.repeats += arrival.kind == "repeat"
+        stats.hops += arrival.kind == "hop"
         if math.isfinite(arrival.patience_seconds):
             self._at(t + arrival.patience_seconds, "patience", contact_id)
         self._apply(arrival.event, t)
@@ -314,16 +378,18 @@ class OfflineSimulator:
         agent.holding += 1
         if not self.state.contacts[d.contact_id].offer_pending():
             self._answered(d.contact_id, d.waited_seconds, t)
-        elif self.rng.random() < self.workload.answer_share:
-            ring = self.workload.ring_seconds
-            self._at(t + (self.rng.expovariate(1.0 / ring) if ring else 0.0), "answer", (d.contact_id, d.agent_id))
+            return
+        response = self.people.respond(d.offer_timeout_seconds)
+        if response.kind != "ring_out":  # a ring-out is the router's offer timeout
+            kind = "answer" if response.kind == "accept" else "reject"
+            self._at(t + response.after, kind, (d.contact_id, d.agent_id))
 
     def _end(self, contact_id: str, t: float) -> None:
         """Handling ends: the contact is completed, or transferred once if its workload says so."""
         arrival = self._arrival[contact_id]
         contact = self.state.contacts.get(contact_id)
         if arrival.transfer_to is None or contact_id in self._transferred or contact is None:
-            self._apply(ContactEnded(contact_id=contact_id, resolved=True), t)
+            self._apply(ContactEnded(contact_id=contact_id, resolved=arrival.resolved), t)
             return
         self._transferred.add(contact_id)
         self._answered_ids.discard(contact_id)  # to be answered again, in the target queue
@@ -348,7 +414,13 @@ class OfflineSimulator:
         if waited <= self.engine.config.policy(queue).service_level_seconds:
             stats.answered_in_time += 1
         self.waits.append(Wait(contact_id, queue, t - waited, t, answered=True))
-        handle = arrival.transfer_handle_seconds if contact_id in self._transferred else arrival.handle_seconds
+        agent_id = self.state.contacts[contact_id].agent_id
+        agent = self.state.agents.get(agent_id) if agent_id else None
+        handle = self.people.handle_seconds(
+            arrival, agent.location if agent else None, transferred=contact_id in self._transferred
+        )
+        for after, score in self.people.sentiment_updates(arrival, waited, handle):
+            self._at(t + after, "sentiment", (contact_id, score))
         self._at(t + handle, "end", contact_id)
 
     def _was_answered(self, contact_id: str) -> bool:
@@ -374,6 +446,10 @@ class OfflineSimulator:
         if d.agent_id is not None:
             self._agents[d.agent_id].handled += 1
             self._release(d.agent_id, t)
+        if d.outcome != "expired":
+            again = self.people.comes_back(self._arrival[d.contact_id], d.outcome, t)
+            if again is not None and again.at < self.workload.horizon:
+                self._at(again.at, "arrive", again)
 
     def _report(self) -> OfflineReport:
         target = self.workload.service_level_seconds

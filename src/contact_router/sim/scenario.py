@@ -14,6 +14,20 @@ from contact_router.routing.config import RoutingConfig
 Level = Annotated[int, Field(ge=1, le=5)]
 
 
+class SentimentSpec(BaseModel):
+    """A customer's mood while handled: a start drawn around `start`, lower the longer they waited,
+    moving by a drift drawn around `drift_per_minute`, reported every `every_seconds`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: float = Field(0.2, ge=-1, le=1)
+    start_spread: float = Field(0.3, ge=0, description="Stdev of the start among customers.")
+    drift_per_minute: float = Field(0.0, ge=-2, le=2)
+    drift_spread: float = Field(0.1, ge=0, description="Stdev of the drift among customers.")
+    wait_penalty_per_minute: float = Field(0.1, ge=0, description="Start lowered by this per minute waited.")
+    every_seconds: float = Field(30.0, gt=0)
+
+
 class QueueSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -27,14 +41,34 @@ class QueueSpec(BaseModel):
     handle_distribution: Literal["lognormal", "exponential"] = "lognormal"
     mean_patience_seconds: float = Field(gt=0, description="Mean of the exponential patience before abandoning.")
     priority: int = 0
-    transfer_share: float = Field(0.0, ge=0, le=1, description="Offline: share of answered contacts transferred.")
+    transfer_share: float = Field(0.0, ge=0, le=1, description="Share of answered contacts transferred.")
     callback_share: float = Field(
-        0.0, ge=0, le=1, description="Offline: share of customers asking for a callback when their patience ends."
+        0.0, ge=0, le=1, description="Share of customers asking for a callback when their patience ends."
     )
     preferred_agent_share: float = Field(
-        0.0, ge=0, le=1, description="Offline: share of contacts naming a preferred agent (a returning customer)."
+        0.0, ge=0, le=1, description="Share of contacts naming a preferred agent (a returning customer)."
     )
-    transfer_to: str | None = Field(None, description="Offline: the queue they are transferred to.")
+    transfer_to: str | None = Field(None, description="The queue they are transferred to.")
+    home_handle_factor: float = Field(
+        1.0, gt=0, description="Handle time of an agent working from home, relative to one in the office."
+    )
+    resolved_share: float = Field(1.0, ge=0, le=1, description="Share of handled contacts that end resolved.")
+    repeat_share: float = Field(
+        0.0, ge=0, le=1, description="Share of customers left unresolved or who hung up that contact again."
+    )
+    mean_repeat_after_seconds: float = Field(1800.0, gt=0, description="Mean (exponential) time before they do.")
+    hop_to: str | None = Field(None, description="The queue (often another channel) some of them come back on.")
+    hop_share: float = Field(0.0, ge=0, le=1, description="Share of those coming back who do so through hop_to.")
+    sentiment: SentimentSpec | None = Field(None, description="Sentiment updates while a contact is handled.")
+
+
+class BreakSpec(BaseModel):
+    """Shrinkage: agents go away on breaks (state away, reason break) and come back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mean_every_minutes: float = Field(gt=0, description="Mean (exponential) working time between breaks.")
+    mean_minutes: float = Field(gt=0, description="Mean (exponential) length of a break.")
 
 
 class AgentGroupSpec(BaseModel):
@@ -47,8 +81,31 @@ class AgentGroupSpec(BaseModel):
     languages: list[str] = Field(default_factory=list)
     home_share: float = Field(0.5, ge=0, le=1, description="Share of the group working from home.")
     shift: tuple[float, float] | None = Field(
-        None, description="Offline simulator: [login hour, logout hour] from the start; default the whole run."
+        None, description="[login hour, logout hour] from the start; default the whole run."
     )
+    breaks: BreakSpec | None = None
+
+
+class TimelineEntry(BaseModel):
+    """Something that happens to the center at a given time, e.g. an outage: every agent with a
+    skill logs out (a site, a tool or a team goes away) and, with a later `log_in`, comes back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at_hours: float = Field(ge=0, description="When, in hours from the start.")
+    action: Literal["log_out", "log_in"]
+    skill: str = Field(description="Every agent with this skill is concerned.")
+
+
+class Burst(BaseModel):
+    """A spike of arrivals: rates multiplied by `factor` for a while (an incident, a campaign)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at_hours: float = Field(ge=0)
+    minutes: float = Field(gt=0)
+    factor: float = Field(gt=0)
+    queues: list[str] | None = Field(None, description="The queues concerned; default all.")
 
 
 class ReplaySpec(BaseModel):
@@ -69,20 +126,48 @@ class Scenario(BaseModel):
     queues: list[QueueSpec] = Field(min_length=1)
     agents: list[AgentGroupSpec] = Field(min_length=1)
     malformed_share: float = Field(0.0, ge=0, le=0.5, description="Share of arrivals followed by a malformed event.")
-    hours: float = Field(1.0, gt=0, le=24 * 7, description="Offline simulator: simulated hours (unless replaying).")
+    hours: float = Field(1.0, gt=0, le=24 * 7, description="Simulated hours (unless replaying).")
     half_hour_profile: list[Annotated[float, Field(ge=0)]] | None = Field(
         None,
         min_length=1,
-        description="Offline: rate multipliers per half hour from the start (cycling), e.g. 48 for a day.",
+        description="Rate multipliers per half hour from the start (cycling), e.g. 48 for a day.",
     )
     replay: ReplaySpec | None = Field(
-        None, description="Offline simulator: replay a real day; queues split it by their arrivals_per_hour."
+        None, description="Replay a real day; queues split it by their arrivals_per_hour."
     )
     routing: RoutingConfig = Field(
         default_factory=RoutingConfig, description="Offline simulator: the routing policy per queue."
     )
-    ring_seconds: float = Field(3.0, ge=0, description="Offline: mean time an agent takes to answer an offer.")
-    answer_share: float = Field(1.0, ge=0, le=1, description="Offline: share of offers answered (the rest ring out).")
+    ring_seconds: float = Field(3.0, ge=0, description="Mean time an agent takes to answer (or reject) an offer.")
+    answer_share: float = Field(1.0, ge=0, le=1, description="Share of offers answered.")
+    reject_share: float = Field(0.0, ge=0, le=1, description="Share of offers rejected; the rest ring out.")
+    bursts: list[Burst] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list, description="Outages and returns, in any order.")
+
+    @model_validator(mode="after")
+    def _offer_shares(self) -> Scenario:
+        if self.answer_share + self.reject_share > 1:
+            raise ValueError("answer_share + reject_share must not exceed 1")
+        return self
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> Scenario:
+        """Every name a field refers to must exist, and the message says which field is wrong."""
+        queues = {q.name for q in self.queues}
+        skills = {skill for g in self.agents for skill in g.skills}
+        for i, q in enumerate(self.queues):
+            if q.hop_to is not None and q.hop_to not in queues:
+                raise ValueError(f"queues[{i}].hop_to: {q.hop_to!r} is not a queue of the scenario")
+            if q.hop_share and q.hop_to is None:
+                raise ValueError(f"queues[{i}].hop_share: needs hop_to")
+        for i, b in enumerate(self.bursts):
+            unknown = sorted(set(b.queues or []) - queues)
+            if unknown:
+                raise ValueError(f"bursts[{i}].queues: {unknown} are not queues of the scenario")
+        for i, entry in enumerate(self.timeline):
+            if entry.skill not in skills:
+                raise ValueError(f"timeline[{i}].skill: no agent group has skill {entry.skill!r}")
+        return self
 
     @model_validator(mode="after")
     def _transfers_name_queues(self) -> Scenario:
@@ -114,8 +199,7 @@ def load_scenario(path: Path) -> Scenario:
     try:
         scenario = Scenario.model_validate(doc)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ScenarioError(f"{path}: invalid scenario:\n" + "\n".join(lines)) from None
+        raise ScenarioError(f"{path}: invalid scenario:\n" + "\n".join(_describe(exc))) from None
     if scenario.routing.forecasts:  # relative to the scenario file, as for a routing config file
         forecasts = {q: path.parent / f for q, f in scenario.routing.forecasts.items()}
         scenario = scenario.model_copy(update={"routing": scenario.routing.model_copy(update={"forecasts": forecasts})})
@@ -125,3 +209,14 @@ def load_scenario(path: Path) -> Scenario:
             raise ScenarioError(f"{path}: replay csv {scenario.replay.csv} not found (looked in {csv_path})")
         scenario = scenario.model_copy(update={"replay": scenario.replay.model_copy(update={"csv": csv_path})})
     return scenario
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    """One line per error, naming the field as a path (queues[0].arrivals_per_hour); checks across
+    fields name theirs in the message."""
+    lines = []
+    for e in exc.errors():
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
+        message = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}" if where else f"  {message}")
+    return lines

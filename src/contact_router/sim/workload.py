@@ -17,6 +17,8 @@ import orjson
 from contact_router.contract import (
     AgentLoggedIn,
     AgentLoggedOut,
+    AgentState,
+    AgentStateChanged,
     ContactArrived,
     DecodeError,
     Envelope,
@@ -25,21 +27,42 @@ from contact_router.contract import (
     parse_input,
 )
 from contact_router.sim.arrivals import scenario_arrivals
-from contact_router.sim.scenario import AgentGroupSpec, QueueSpec, Scenario
+from contact_router.sim.scenario import AgentGroupSpec, QueueSpec, Scenario, TimelineEntry
 
 AGENT_EVENTS = {"agent.logged_in", "agent.state_changed", "agent.skills_changed", "agent.logged_out"}
 
 
 @dataclass(frozen=True)
+class Mood:
+    """A customer's sentiment while handled: `start` lowered by the wait, then a straight drift."""
+
+    start: float
+    drift_per_minute: float
+    wait_penalty_per_minute: float
+    every_seconds: float
+
+
+@dataclass(frozen=True)
 class Arrival:
-    at: float  # seconds from the start
+    at: float  # seconds from the start (a comeback's: from when its customer decided to come back)
     event: ContactArrived
-    handle_seconds: float  # once answered
+    handle_seconds: float  # once answered, by an agent in the office
     patience_seconds: float  # waiting this long, the customer hangs up (inf: never)
     transfer_to: str | None = None  # at the end of handling, transferred to this queue ...
     transfer_skills: dict[str, int] | None = None  # ... with its requirements ...
     transfer_handle_seconds: float = 0.0  # ... and handled there this long
     callback: bool = False  # when patience ends, the customer asks for a callback instead of hanging up
+    home_handle_factor: float = 1.0  # handle time of an agent at home, relative to the office
+    resolved: bool = True  # how handling ends
+    mood: Mood | None = None  # sentiment updates while handled
+    comeback: Comeback | None = None  # if left unresolved or after hanging up, the customer returns
+    kind: str = "first"  # or "repeat" (same queue) or "hop" (another queue, often another channel)
+
+
+@dataclass(frozen=True)
+class Comeback:
+    after_seconds: float
+    arrival: Arrival
 
 
 @dataclass
@@ -51,18 +74,22 @@ class Workload:
     queues: list[str]
     service_level_seconds: float = 20.0
     ring_seconds: float = 3.0  # how long agents take to answer an offer
-    answer_share: float = 1.0  # share of offers answered (the rest ring out)
+    answer_share: float = 1.0  # share of offers answered
+    reject_share: float = 0.0  # share of offers rejected (the rest ring out)
     notes: list[str] = field(default_factory=list)
 
 
 def from_scenario(scenario: Scenario, rng: random.Random) -> Workload:
+    """Sample what happens: agents' shifts, breaks and outages, and every customer's fate."""
     arrivals, horizon = scenario_arrivals(scenario, rng)
     agent_events: list[tuple[float, InputEvent]] = []
     for group in scenario.agents:
-        start, end = (group.shift[0] * 3600, group.shift[1] * 3600) if group.shift else (0.0, horizon)
         for i in range(group.count):
             login = _agent(group, i, rng)
-            agent_events += [(start, login), (end, AgentLoggedOut(agent_id=login.agent_id))]
+            for start, end in _on_duty(group, scenario.timeline, horizon):
+                agent_events += [(start, login), *_breaks(group, login.agent_id, start, end, rng)]
+                agent_events.append((end, AgentLoggedOut(agent_id=login.agent_id)))
+    agent_events.sort(key=lambda item: item[0])  # stable: a login stays before its breaks
     by_name = {q.name: q for q in scenario.queues}
     agent_ids = sorted({e.agent_id for _, e in agent_events if isinstance(e, AgentLoggedIn)})
     contacts = []
@@ -70,24 +97,7 @@ def from_scenario(scenario: Scenario, rng: random.Random) -> Workload:
         target = by_name[queue.transfer_to] if queue.transfer_to and rng.random() < queue.transfer_share else None
         preferred = rng.choice(agent_ids) if agent_ids and rng.random() < queue.preferred_agent_share else None
         contacts.append(
-            Arrival(
-                at=t,
-                event=ContactArrived(
-                    contact_id=f"c{n}",
-                    channel=queue.channel,
-                    queue=queue.name,
-                    skills=queue.skills,
-                    language=queue.language,
-                    priority=queue.priority,
-                    preferred_agent_id=preferred,
-                ),
-                handle_seconds=_handle_time(queue, rng),
-                patience_seconds=rng.expovariate(1.0 / queue.mean_patience_seconds),
-                transfer_to=target.name if target else None,
-                transfer_skills=dict(target.skills) if target else None,
-                transfer_handle_seconds=_handle_time(target, rng) if target else 0.0,
-                callback=rng.random() < queue.callback_share,
-            )
+            _customer(f"c{n}", f"k{n}", t, queue, by_name, rng, transfer_to=target, preferred_agent_id=preferred)
         )
     return Workload(
         name=scenario.name,
@@ -98,7 +108,106 @@ def from_scenario(scenario: Scenario, rng: random.Random) -> Workload:
         service_level_seconds=scenario.routing.default.service_level_seconds,
         ring_seconds=scenario.ring_seconds,
         answer_share=scenario.answer_share,
+        reject_share=scenario.reject_share,
     )
+
+
+MAX_COMEBACKS = 2  # a customer comes back at most this many times
+
+
+def _customer(
+    contact_id: str,
+    customer_ref: str,
+    t: float,
+    queue: QueueSpec,
+    queues: dict[str, QueueSpec],
+    rng: random.Random,
+    *,
+    transfer_to: QueueSpec | None = None,
+    preferred_agent_id: str | None = None,
+    kind: str = "first",
+    depth: int = 0,
+) -> Arrival:
+    """One contact and its customer's fate. Draws for features a queue does not use are skipped,
+    so scenarios without them sample the same days as before they existed."""
+    comeback = None
+    if depth < MAX_COMEBACKS and queue.repeat_share and rng.random() < queue.repeat_share:
+        hop = queue.hop_to is not None and rng.random() < queue.hop_share
+        again = queues[queue.hop_to] if hop and queue.hop_to else queue
+        after = rng.expovariate(1.0 / queue.mean_repeat_after_seconds)
+        comeback = Comeback(
+            after,
+            _customer(f"{contact_id}r", customer_ref, 0.0, again, queues, rng, kind="hop" if hop else "repeat",
+                      depth=depth + 1),
+        )
+    mood = None
+    if queue.sentiment is not None:
+        spec = queue.sentiment
+        mood = Mood(
+            start=rng.gauss(spec.start, spec.start_spread),
+            drift_per_minute=rng.gauss(spec.drift_per_minute, spec.drift_spread),
+            wait_penalty_per_minute=spec.wait_penalty_per_minute,
+            every_seconds=spec.every_seconds,
+        )
+    return Arrival(
+        at=t,
+        event=ContactArrived(
+            contact_id=contact_id,
+            channel=queue.channel,
+            queue=queue.name,
+            skills=queue.skills,
+            language=queue.language,
+            priority=queue.priority,
+            customer_ref=customer_ref,
+            preferred_agent_id=preferred_agent_id,
+        ),
+        handle_seconds=_handle_time(queue, rng),
+        patience_seconds=rng.expovariate(1.0 / queue.mean_patience_seconds),
+        transfer_to=transfer_to.name if transfer_to else None,
+        transfer_skills=dict(transfer_to.skills) if transfer_to else None,
+        transfer_handle_seconds=_handle_time(transfer_to, rng) if transfer_to else 0.0,
+        callback=rng.random() < queue.callback_share,
+        home_handle_factor=queue.home_handle_factor,
+        resolved=queue.resolved_share >= 1 or rng.random() < queue.resolved_share,
+        mood=mood,
+        comeback=comeback,
+        kind=kind,
+    )
+
+
+def _on_duty(group: AgentGroupSpec, timeline: list[TimelineEntry], horizon: float) -> list[tuple[float, float]]:
+    """The spans a group's agents are logged in: their shift, cut by outages of one of their skills."""
+    start, end = (group.shift[0] * 3600, group.shift[1] * 3600) if group.shift else (0.0, horizon)
+    spans, present, since = [], True, start
+    for entry in sorted((e for e in timeline if e.skill in group.skills), key=lambda e: e.at_hours):
+        at = min(max(entry.at_hours * 3600, start), end)
+        if entry.action == "log_out" and present:
+            spans.append((since, at))
+            present = False
+        elif entry.action == "log_in" and not present:
+            present, since = True, at
+    if present:
+        spans.append((since, end))
+    return [(a, b) for a, b in spans if b > a]
+
+
+def _breaks(
+    group: AgentGroupSpec, agent_id: str, start: float, end: float, rng: random.Random
+) -> list[tuple[float, InputEvent]]:
+    """Breaks within one span on duty, each over before the span ends (an agent logged out is
+    never put back to available by a break ending)."""
+    if group.breaks is None:
+        return []
+    every, length = group.breaks.mean_every_minutes * 60, group.breaks.mean_minutes * 60
+    events: list[tuple[float, InputEvent]] = []
+    t = start + rng.expovariate(1.0 / every)
+    while True:
+        back = t + rng.expovariate(1.0 / length)
+        if back >= end:
+            return events
+        events.append((t, AgentStateChanged(agent_id=agent_id, state=AgentState.AWAY, reason="break")))
+        events.append((back, AgentStateChanged(agent_id=agent_id, state=AgentState.AVAILABLE)))
+        t = back + rng.expovariate(1.0 / every)
 
 
 def _agent(group: AgentGroupSpec, i: int, rng: random.Random) -> AgentLoggedIn:
