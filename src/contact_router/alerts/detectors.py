@@ -8,6 +8,7 @@ the offline simulator, which is how the simulator can measure how early and how 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 
 from contact_router.alerts.kpis import (
@@ -88,6 +89,7 @@ class EarlyWarning:
         """When the detectors next need a timer: a contact reaching its warning wait, a contact in
         progress reaching a long handle time, or a queue's next evaluation."""
         found: list[float] = []
+        long_handle: dict[str, float] = {}  # per queue, once per call: this runs after every event
         for contact in state.contacts.values():
             policy = self.config.policy(contact.queue)
             if not contact.accepted:  # waiting, or ringing
@@ -97,7 +99,9 @@ class EarlyWarning:
             elif contact.accepted and contact.assigned_at is not None and policy.alerts.handle_time_factor:
                 # Not while the agent's alert fires or cools down: the timer could not change anything.
                 if alert_key("handle_time_high", "agent", contact.agent_id or "") not in state.alerts:
-                    found.append(contact.assigned_at + self.long_handle_seconds(contact.queue, state))
+                    if contact.queue not in long_handle:
+                        long_handle[contact.queue] = self.long_handle_seconds(contact.queue, state)
+                    found.append(contact.assigned_at + long_handle[contact.queue])
         active = bool(state.contacts) or any(a.state is not AgentState.OFFLINE for a in state.agents.values())
         if active:
             for queue, stats in state.queues.items():
@@ -420,8 +424,22 @@ class _Watch:
         return None
 
     def _check_handle_times(self) -> None:
+        """Fire for agents with a contact far past its queue's norm, resolve for those without one any
+        more. Only agents with such a contact or with the alert on can change: in a large center
+        they are few, and this runs on every timer."""
         rules = self.config.default.alerts
+        candidates = {a.subject_id for a in self.state.alerts.values() if a.kind == "handle_time_high"}
+        long_handle: dict[str, float] = {}
+        for c in self.state.contacts.values():
+            if c.accepted and c.assigned_at is not None and c.agent_id is not None:
+                if c.queue not in long_handle:
+                    factor = self.config.policy(c.queue).alerts.handle_time_factor
+                    long_handle[c.queue] = self.owner.long_handle_seconds(c.queue, self.state) if factor else math.inf
+                if c.assigned_at + long_handle[c.queue] <= self.due_by:
+                    candidates.add(c.agent_id)
         for agent in self.state.agents.values():
+            if agent.agent_id not in candidates:
+                continue
             long = self._long_contact(agent)
             if long is not None:
                 stats = self.state.queues.get(long.queue)
