@@ -260,10 +260,15 @@ async def read_topic_to_end(settings: Settings, topic: str) -> list[dict[str, An
         await consumer.stop()
 
 
-async def check_run(settings: Settings, store: StateStore) -> PromiseReport:
-    """Read the run's topics (as `settings` names them) and its store; the promises as counts."""
+async def read_run(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The run's inputs and outputs (routing decisions, dead letters), as `replay` takes them."""
     inputs = await read_topic_to_end(settings, settings.topic_agent_events)
     inputs += await read_topic_to_end(settings, settings.topic_contact_events)
     outputs = await read_topic_to_end(settings, settings.topic_routing_decisions)
     outputs += await read_topic_to_end(settings, settings.topic_dead_letters)
-    return await check_store(replay(inputs, outputs), store)
+    return inputs, outputs
+
+
+async def check_run(settings: Settings, store: StateStore) -> PromiseReport:
+    """Read the run's topics (as `settings` names them) and its store; the promises as counts."""
+    return await check_store(replay(*await read_run(settings)), store)
