@@ -73,16 +73,19 @@ async def create_topics(pipe: Pipeline) -> None:
         await admin.close()
 
 
-async def command_calls(cluster: Cluster) -> Counter[str]:
-    """Calls per command, summed over the cluster's nodes (INFO commandstats)."""
+async def command_stats(cluster: Cluster) -> tuple[Counter[str], Counter[str]]:
+    """Calls per command and the server's microseconds spent on them, summed over the cluster's
+    nodes (INFO commandstats)."""
     calls: Counter[str] = Counter()
+    usec: Counter[str] = Counter()
     for port in cluster.ports:
         node = aioredis.Redis(host="127.0.0.1", port=port)
         stats = await node.info("commandstats")
         await node.aclose()
         for name, values in stats.items():
             calls[name.removeprefix("cmdstat_")] += int(values["calls"])
-    return calls
+            usec[name.removeprefix("cmdstat_")] += int(values["usec"])
+    return calls, usec
 
 
 async def memory_by_kind(client: aioredis.RedisCluster, prefix: str) -> dict[str, Any]:
@@ -139,7 +142,7 @@ async def test_two_workers_on_a_redis_cluster_keep_the_promises(
     )
     store = RedisStore.from_url(redis_cluster.url, cluster=True, key_prefix=settings.redis_key_prefix)
     client: aioredis.RedisCluster = aioredis.RedisCluster.from_url(redis_cluster.url)
-    calls_before = await command_calls(redis_cluster)
+    calls_before, usec_before = await command_stats(redis_cluster)
     procs = [
         start_worker(i, metrics_port=port, log_path=tmp_path / f"worker-{i}.log", env=env)
         for i, port in enumerate(PORTS)
@@ -163,7 +166,8 @@ async def test_two_workers_on_a_redis_cluster_keep_the_promises(
         while replay(inputs, outputs).without_outcome and time.monotonic() < deadline:
             await asyncio.sleep(5)
             inputs, outputs = await read_run(settings)
-        calls = await command_calls(redis_cluster) - calls_before
+        calls, usec = await command_stats(redis_cluster)
+        calls, usec = calls - calls_before, usec - usec_before
         report = await check_run(settings, store)
         print(report.render())
         assert report.arrived >= stats.arrived and report.domains == DOMAINS
@@ -195,6 +199,10 @@ async def test_two_workers_on_a_redis_cluster_keep_the_promises(
             "commits_per_event": round(calls["evalsha"] / events, 3),
             "index_writes_per_event": round((calls["zadd"] + calls["zrem"]) / events, 3),
             "loads_per_event": round(calls["exec"] / events, 3),
+            "customer_reads_per_event": round(calls["mget"] / events, 3),
+            # Server time of one commit (the script and every command it runs), on these loaded cores.
+            "usec_per_commit": round(usec["evalsha"] / max(calls["evalsha"], 1), 1),
+            "usec_per_index_write": round(usec["zadd"] / max(calls["zadd"], 1), 1),
             "commands": dict(calls.most_common()),
             "domains_per_node": {str(port): n for port, n in nodes.items()},
             **await memory_by_kind(client, settings.redis_key_prefix),
