@@ -10,7 +10,14 @@ from typing import TypeVar
 import orjson
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import ClusterDownError, NoScriptError, RedisClusterException, ResponseError, TryAgainError
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
@@ -80,11 +87,10 @@ def redis_away(exc: BaseException) -> bool:
     timeout, a cluster failing over (CLUSTERDOWN, TRYAGAIN, a slot without a node), or a cluster
     client that reached no node at all (redis-py raises that as a RedisClusterException *from* the
     connection error). Other RedisClusterExceptions (keys of two slots in one call) are bugs."""
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError | ClusterDownError | TryAgainError | OSError):
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | ClusterDownError | TryAgainError | SlotNotCoveredError):
         return True
-    if isinstance(exc, RedisClusterException):
-        cause = exc.__cause__
-        return "not covered" in str(exc) or (cause is not None and redis_away(cause))
+    if isinstance(exc, RedisClusterException) and exc.__cause__ is not None:
+        return redis_away(exc.__cause__)
     return False
 
 
@@ -292,7 +298,7 @@ class RedisStore:
         try:
             return bool(await self._client.ping())
         except Exception as exc:  # noqa: BLE001 - anything else is a bug, and raised
-            if redis_away(exc):
+            if redis_away(exc) or isinstance(exc, OSError):
                 return False
             raise
 
