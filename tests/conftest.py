@@ -8,6 +8,7 @@ suite fails with a message naming `deploy/stack up`. It never skips silently.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import pytest
+
+from tests.redis_cluster import Cluster
+from tests.redis_cluster import redis_cluster as start_redis_cluster
 
 
 @dataclass(frozen=True)
@@ -69,3 +73,12 @@ def services() -> Iterator[Services]:
 def unique() -> str:
     """A fresh name, so tests share the session's services without seeing each other's data."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """A three-node Redis Cluster of our own on loopback (tests/redis_cluster.py), for the session."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.fail("the Redis Cluster tests need redis-server and redis-cli on PATH", pytrace=False)
+    with start_redis_cluster() as cluster:
+        yield cluster

@@ -19,7 +19,7 @@ import structlog
 from aiokafka.conn import create_conn
 from aiokafka.errors import AuthenticationFailedError, KafkaError, SaslAuthenticationFailed
 from aiokafka.helpers import create_ssl_context
-from redis.exceptions import AuthenticationError, NoPermissionError
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisClusterException, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -132,10 +132,11 @@ def check_redis_settings(s: Settings) -> None:
     _check_files(s.redis_ssl_cafile, s.redis_ssl_certfile, s.redis_ssl_keyfile)
 
 
-def redis_client(s: Settings) -> aioredis.Redis:
+def redis_client(s: Settings) -> aioredis.Redis | aioredis.RedisCluster:
     """The Redis client of the state store. For rediss:// URLs the server's certificate and host name
     are verified (against the CA file if set); the ACL user and password come from the settings
-    unless the URL carries them."""
+    unless the URL carries them. With redis_cluster, a cluster client with the same TLS and user
+    for every node."""
     check_redis_settings(s)
     url = s.redis_url.get_secret_value()
     kwargs: dict[str, Any] = {"decode_responses": False}
@@ -151,17 +152,22 @@ def redis_client(s: Settings) -> aioredis.Redis:
         kwargs["username"] = s.redis_username
     if s.redis_password is not None:
         kwargs["password"] = s.redis_password.get_secret_value()
+    if s.redis_cluster:
+        return aioredis.RedisCluster.from_url(url, **kwargs)
     return aioredis.Redis.from_url(url, **kwargs)
 
 
 def describe_redis(s: Settings) -> dict[str, str]:
     """What to log about the Redis connection: host, port, TLS and user, never a password."""
     url = urlparse(s.redis_url.get_secret_value())
-    return {
+    described = {
         "redis": f"{url.hostname}:{url.port or 6379}",
         "redis_tls": str(url.scheme == "rediss").lower(),
         "redis_user": s.redis_username or url.username or "default",
     }
+    if s.redis_cluster:
+        described["redis_cluster"] = "true"
+    return described
 
 
 # ------------------------------------------------------------------ checks at start
@@ -207,11 +213,17 @@ async def check_redis_login(s: Settings) -> None:
     user = s.redis_username or urlparse(s.redis_url.get_secret_value()).username or "default"
     try:
         await client.exists(f"{s.redis_key_prefix}:deadlines")
-    except AuthenticationError as exc:
-        raise ConnectionRefused(f"{where} refused user {user!r}: {exc}") from None
-    except NoPermissionError as exc:
-        raise ConnectionRefused(f"{where}: user {user!r} may not use keys under {s.redis_key_prefix}:* ({exc})") from None
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+    except (RedisError, RedisClusterException, OSError) as raised:
+        # A cluster client that reached no node raises a RedisClusterException *from* the node's error.
+        exc = raised.__cause__ if isinstance(raised, RedisClusterException) and raised.__cause__ else raised
+        if isinstance(exc, AuthenticationError):
+            raise ConnectionRefused(f"{where} refused user {user!r}: {exc}") from None
+        if isinstance(exc, NoPermissionError):
+            raise ConnectionRefused(
+                f"{where}: user {user!r} may not use keys under {s.redis_key_prefix}:* ({exc})"
+            ) from None
+        if not isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError | RedisClusterException):
+            raise
         failure = _ssl_failure(exc)
         if failure is not None:
             raise ConnectionRefused(f"TLS with {where} failed: {failure}") from None

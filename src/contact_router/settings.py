@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle the brokers' certificates are checked against.")
     kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (PEM), for brokers that ask one.")
     kafka_ssl_keyfile: Path | None = None
+    redis_cluster: bool = Field(
+        False, description="The Redis URL names one node of a Redis Cluster: the client learns the others from it "
+        "and sends each domain's keys to the node of their slot (docs/scaling.md).",
+    )
     redis_username: str | None = Field(None, description="Redis ACL user (with redis_password).")
     redis_password: SecretStr | None = None
     redis_ssl_cafile: Path | None = Field(None, description="CA bundle for rediss:// URLs.")

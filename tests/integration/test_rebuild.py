@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contact_router.contract import Envelope
+from contact_router.security import redis_client
 from contact_router.service import Processed, Result, RoutingService, SourceRecord
 from contact_router.settings import Settings
 from contact_router.state.store import StoreLost
@@ -70,13 +71,18 @@ class Live:
         return processed
 
 
-@pytest.fixture
-async def settings(services: Services, unique: str, tmp_path: Path) -> AsyncIterator[Settings]:
+@pytest.fixture(params=["redis", "cluster"])
+async def settings(
+    request: pytest.FixtureRequest, services: Services, unique: str, tmp_path: Path
+) -> AsyncIterator[Settings]:
+    """One Redis server, or a three-node Redis Cluster (keys over nodes, SCAN and DEL per node)."""
     routing = tmp_path / "routing.yaml"
     routing.write_text(ROUTING)
+    cluster = request.param == "cluster"
     s = Settings(
         kafka_bootstrap=services.kafka_bootstrap,
-        redis_url=services.redis_url,  # type: ignore[arg-type]
+        redis_url=request.getfixturevalue("redis_cluster").url if cluster else services.redis_url,  # type: ignore[arg-type]
+        redis_cluster=cluster,
         app_id=f"rebuild-{unique}",
         redis_key_prefix=f"rebuild-{unique}",
         topic_contact_events=f"contact-events-{unique}",
@@ -95,18 +101,18 @@ async def settings(services: Services, unique: str, tmp_path: Path) -> AsyncIter
     finally:
         await admin.close()
     yield s
-    client = aioredis.Redis.from_url(services.redis_url)
+    client = redis_client(s)
     await delete_prefix(client, s.redis_key_prefix)
     await client.aclose()
 
 
-async def delete_prefix(client: aioredis.Redis, prefix: str) -> int:
+async def delete_prefix(client: aioredis.Redis | aioredis.RedisCluster, prefix: str) -> int:
     """What losing Redis looks like to this test: its own keys gone (SCAN by prefix, never FLUSHALL)."""
     keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
     return await client.delete(*keys) if keys else 0
 
 
-async def dump(client: aioredis.Redis, prefix: str) -> dict[bytes, Any]:
+async def dump(client: aioredis.Redis | aioredis.RedisCluster, prefix: str) -> dict[bytes, Any]:
     """Every key of the namespace with its value (hashes, strings, sorted sets), the marker aside."""
     out: dict[bytes, Any] = {}
     async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
@@ -178,7 +184,7 @@ async def test_lost_state_is_rebuilt_equal_and_routing_carries_on(settings: Sett
     await scenario(live, d)
     await scenario(live, other)
     assert {p.result for _, p in live.processed} >= {Result.APPLIED, Result.DEAD_LETTER}
-    client = aioredis.Redis.from_url(services.redis_url)
+    client = redis_client(settings)
     store = build_store(settings)
     try:
         before = await dump(client, settings.redis_key_prefix)
@@ -246,7 +252,7 @@ async def test_lost_state_is_rebuilt_equal_and_routing_carries_on(settings: Sett
 async def test_one_domain_is_rebuilt_alone_and_a_dry_run_changes_nothing(settings: Settings, live: Live, services: Services) -> None:
     await scenario(live, "bank-a")
     await scenario(live, "bank-b")
-    client = aioredis.Redis.from_url(services.redis_url)
+    client = redis_client(settings)
     store = build_store(settings)
     try:
         before = await dump(client, settings.redis_key_prefix)

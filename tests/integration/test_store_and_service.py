@@ -17,10 +17,22 @@ from tests.conftest import Services
 from tests.factories import PSEUDONYMS, agent_in, contact, envelope
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.integration),
+        pytest.param("cluster", marks=pytest.mark.integration),
+    ]
+)
 async def store(request: pytest.FixtureRequest, unique: str) -> AsyncIterator[InMemoryStore | RedisStore]:
     if request.param == "memory":
         yield InMemoryStore()
+        return
+    if request.param == "cluster":  # a three-node Redis Cluster: every domain's keys in its own slot
+        url = request.getfixturevalue("redis_cluster").url
+        redis_store = RedisStore.from_url(url, cluster=True, key_prefix=f"test-{unique}")
+        yield redis_store
+        await redis_store.close()
         return
     services: Services = request.getfixturevalue("services")
     redis_store = RedisStore.from_url(services.redis_url, key_prefix=f"test-{unique}")

@@ -9,6 +9,7 @@ from pathlib import Path
 import faust
 import pytest
 import structlog
+from redis.asyncio import RedisCluster
 from redis.asyncio.connection import SSLConnection
 
 from contact_router.security import (
@@ -99,6 +100,19 @@ def test_faust_gets_the_same_credentials(ca: Path) -> None:
         "security_protocol": "PLAINTEXT",
         "ssl_context": None,
     }
+
+
+def test_a_cluster_client_keeps_tls_and_the_acl_user_for_every_node(ca: Path) -> None:
+    client = redis_client(secured(ca, redis_cluster=True))
+    assert isinstance(client, RedisCluster)
+    kw = client.get_connection_kwargs()
+    assert kw["connection_class"] is SSLConnection
+    assert (kw["username"], kw["password"]) == ("router", REDIS_SECRET)
+    assert kw["ssl_cert_reqs"] == "required" and kw["ssl_check_hostname"] is True and kw["ssl_ca_certs"] == str(ca)
+    assert [(n.host, n.port) for n in client.startup_nodes] == [("redis-1", 6380)]
+    assert REDIS_SECRET not in repr(client)
+    assert describe_redis(secured(ca, redis_cluster=True))["redis_cluster"] == "true"
+    assert not isinstance(redis_client(secured(ca)), RedisCluster)
 
 
 @pytest.mark.parametrize(

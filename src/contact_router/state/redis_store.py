@@ -10,10 +10,17 @@ from typing import TypeVar
 import orjson
 import redis.asyncio as aioredis
 import structlog
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from contact_router.alerts.state import CustomerHistory
 from contact_router.routing.model import DomainState
@@ -44,6 +51,8 @@ log = structlog.get_logger("contact_router.state")
 
 T = TypeVar("T")
 
+RedisClient = aioredis.Redis | aioredis.RedisCluster
+
 _COMMIT_LUA = resources.files("contact_router.state").joinpath("commit.lua").read_text()
 
 
@@ -73,11 +82,23 @@ def _log_retry(state: RetryCallState) -> None:
     log.warning("redis unavailable, retrying", attempt=state.attempt_number, error=type(exc).__name__)
 
 
+def redis_away(exc: BaseException) -> bool:
+    """Redis (or the cluster node of a slot) cannot answer now, but may later: a lost connection, a
+    timeout, a cluster failing over (CLUSTERDOWN, TRYAGAIN, a slot without a node), or a cluster
+    client that reached no node at all (redis-py raises that as a RedisClusterException *from* the
+    connection error). Other RedisClusterExceptions (keys of two slots in one call) are bugs."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | ClusterDownError | TryAgainError | SlotNotCoveredError):
+        return True
+    if isinstance(exc, RedisClusterException) and exc.__cause__ is not None:
+        return redis_away(exc.__cause__)
+    return False
+
+
 def _until_redis_answers() -> AsyncRetrying:
     """Never give up on an event because Redis is away: wait and retry, so consuming pauses instead.
     A commit retried after a lost reply is safe: the event key makes it report a duplicate."""
     return AsyncRetrying(
-        retry=retry_if_exception_type((RedisConnectionError, RedisTimeoutError)),
+        retry=retry_if_exception(redis_away),
         wait=wait_exponential_jitter(multiplier=0.05, max=5.0),
         before_sleep=_log_retry,
         reraise=True,
@@ -97,8 +118,9 @@ async def _while_redis_away(call: Callable[[], Awaitable[T]]) -> T:
     the retrying loop costs more than the commit itself on the per-event path."""
     try:
         return await call()
-    except (RedisConnectionError, RedisTimeoutError):
-        pass
+    except Exception as exc:  # noqa: BLE001 - re-raised unless Redis is only away
+        if not redis_away(exc):
+            raise
     async for attempt in _until_redis_answers():
         with attempt:
             return await call()
@@ -108,7 +130,7 @@ async def _while_redis_away(call: Callable[[], Awaitable[T]]) -> T:
 class RedisStore:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         key_prefix: str = "cr",
         event_ttl_seconds: int = 7 * 86400,
@@ -128,8 +150,10 @@ class RedisStore:
         self._marker_key = f"{key_prefix}:store-marker"
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: object) -> RedisStore:
-        return cls(aioredis.Redis.from_url(url, decode_responses=False), **kwargs)  # type: ignore[arg-type]
+    def from_url(cls, url: str, *, cluster: bool = False, **kwargs: object) -> RedisStore:
+        """cluster: `url` names one node of a Redis Cluster (the client finds the others)."""
+        client_class = aioredis.RedisCluster if cluster else aioredis.Redis
+        return cls(client_class.from_url(url, decode_responses=False), **kwargs)  # type: ignore[arg-type]
 
     def keys(self, domain: str) -> DomainKeys:
         return DomainKeys(self._prefix, domain)
@@ -192,14 +216,23 @@ class RedisStore:
         async def send() -> list[object]:
             # One round trip: the commit script, then the index entry (a hint, outside the script's
             # transaction; written even if the commit conflicts, and rewritten by the retry). EVALSHA
-            # directly: redis-py's pipeline would ask SCRIPT EXISTS first, a second round trip.
+            # directly: redis-py's pipeline would ask SCRIPT EXISTS first, a second round trip. As a
+            # raw command: redis-py (to 8.1 at least) blocks ClusterPipeline.evalsha (redis-py #2914)
+            # but routes a raw EVALSHA by its keys. On a cluster the two commands may go to two
+            # nodes, in parallel: the index is in a slot of its own.
             async with self._client.pipeline(transaction=False) as pipe:
-                pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
+                pipe.execute_command("EVALSHA", self._commit.sha, len(keys), *keys, *args)
                 if reindex is not None and reindex.deadline is None:
                     pipe.zrem(self._deadline_key, domain)
                 elif reindex is not None:
                     pipe.zadd(self._deadline_key, {domain: reindex.deadline})
-                return await pipe.execute(raise_on_error=False)
+                replies = await pipe.execute(raise_on_error=False)
+            for reply in replies:
+                # A cluster pipeline hands back a node's lost connection as a reply: retried as
+                # when it is raised.
+                if isinstance(reply, Exception) and redis_away(reply):
+                    raise reply
+            return replies
 
         replies = await _while_redis_away(send)
         if isinstance(replies[0], NoScriptError):  # a restarted or flushed Redis: load it, go again
@@ -264,8 +297,10 @@ class RedisStore:
         """One quick try, no retries: for the health gauge, not for routing."""
         try:
             return bool(await self._client.ping())
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            return False
+        except Exception as exc:  # noqa: BLE001 - anything else is a bug, and raised
+            if redis_away(exc) or isinstance(exc, OSError):
+                return False
+            raise
 
     async def close(self) -> None:
         await self._client.aclose()
