@@ -45,7 +45,10 @@ async def test_a_lost_store_stops_routing_until_rebuilt_then_routing_resumes(ser
         assert keys and await client.delete(*keys) == len(keys)  # this deployment's keys only, never FLUSHALL
         await pipe.publish([now("contact.arrived", contact("c2", {}), d)])
         assert first.wait(timeout=30) == EXIT_STORE_LOST
-        assert [k async for k in client.scan_iter(match=f"{prefix}:*")] == []  # it wrote nothing
+        # It wrote no state. The deadline index may hold the domain again: that hint goes in the same
+        # round trip as the commit that found the store gone, and the rebuild wipes it with the rest.
+        left = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        assert [k for k in left if k != f"{prefix}:deadlines".encode()] == []
 
         second = start_worker(1, metrics_port=PORT + 1, log_path=tmp_path / "second.log", env=env)
         deadline = time.monotonic() + 30
