@@ -234,6 +234,17 @@ def demo(
 
     loaded = _load(scenario)
     settings = Settings()
+    held = asyncio.run(_lost_store_records(settings))
+    if held:
+        typer.echo(
+            f"the demo's Redis has no state (no store marker) while its input topics hold {held} records: "
+            "its state was lost, or it predates the marker. Workers would wait for a rebuild. Either replay "
+            f"those records: `CONTACT_ROUTER_CUSTOMER_REF_KEY=$(cat {run_dir / 'customer-ref.key'}) "
+            ".venv/bin/contact-router rebuild`, or start the demo afresh: `deploy/stack down`, remove "
+            f"{run_dir}, and run deploy/demo again.",
+            err=True,
+        )
+        raise typer.Exit(2)
     ports = [settings.metrics_port + i for i in range(workers)]
     logs = [run_dir / f"worker-{i}.log" for i in range(workers)]
     # The workers route by the scenario's routing section, as the offline simulator does.
@@ -268,6 +279,20 @@ def demo(
         typer.echo("stopping workers...")
         write_targets(targets, [])
         stop_workers(procs)
+
+
+async def _lost_store_records(settings: Settings) -> int:
+    """Input records held on Kafka while the store has no marker (0 when the store is fine)."""
+    from contact_router.stream.rebuild import records_held
+    from contact_router.stream.worker import build_store
+
+    store = build_store(settings)
+    try:
+        if await store.marker() is not None:
+            return 0
+        return await records_held(settings)
+    finally:
+        await store.close()
 
 
 def _demo_key(path: Path) -> str:
