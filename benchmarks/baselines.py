@@ -56,18 +56,10 @@ async def relay(bootstrap: str, group: str, inputs: list[str], output: str, coun
 def faust_noop(bootstrap: str, group: str, inputs: list[str], output: str, counter: Counter) -> None:
     import faust
 
-    app = faust.App(
-        group,
-        broker=[f"kafka://{server}" for server in bootstrap.split(",")],
-        store="memory://",
-        web_enabled=False,
-        key_serializer="raw",
-        value_serializer="raw",
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        broker_commit_interval=1.0,
-        datadir=f"/tmp/bench-faust-{group}",
-    )
+    from contact_router.settings import Settings
+    from contact_router.stream.app import faust_app, faust_worker
+
+    app = faust_app(Settings(kafka_bootstrap=bootstrap, app_id=group, data_dir=f"/tmp/bench-faust-{group}"))  # type: ignore[arg-type]
     source = app.topic(*inputs)
     sink = app.topic(output)
 
@@ -78,9 +70,7 @@ def faust_noop(bootstrap: str, group: str, inputs: list[str], output: str, count
 
     app.agent(source, name="forward", concurrency=1)(forward)
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warning"]
-    worker = faust.Worker(app, loglevel="warning", quiet=True)
-    worker.spinner = None  # as in our worker: the spinner would turn on every debug log line
-    worker.execute_from_commandline()
+    faust_worker(app, "warning").execute_from_commandline()
 
 
 def main() -> None:

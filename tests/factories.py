@@ -101,3 +101,22 @@ class WatchedDomain:
 
     def raised(self, kind: str) -> list[Any]:
         return [a for a in self.alerts if a.kind == kind and a.status == "firing"]
+
+
+def transfers_scenario(hours: float) -> dict[str, Any]:
+    """A front queue that transfers 30% of its contacts to a small expert queue (a scenario document)."""
+    return {
+        "name": "transfers",
+        "domains": ["d"],
+        "hours": hours,
+        "queues": [
+            {"name": "front", "arrivals_per_hour": 100, "mean_handle_seconds": 60, "mean_patience_seconds": 1e9,
+             "transfer_share": 0.3, "transfer_to": "back"},
+            {"name": "back", "skills": {"expert": 1}, "arrivals_per_hour": 1, "mean_handle_seconds": 120,
+             "mean_patience_seconds": 1e9},
+        ],
+        "agents": [
+            {"name": "front-team", "count": 4, "skills": {}},
+            {"name": "experts", "count": 3, "skills": {"expert": [1, 3]}},
+        ],
+    }  # fmt: skip

@@ -14,24 +14,11 @@ from contact_router.checker import replay
 from contact_router.contract.events import INPUT_TYPES
 from contact_router.sim.offline import OfflineSimulator
 from contact_router.sim.scenario import Scenario, load_scenario
+from tests.factories import transfers_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRANSFERS = {
-    "name": "transfers",
-    "domains": ["d"],
-    "hours": 2,
-    "queues": [
-        {"name": "front", "arrivals_per_hour": 100, "mean_handle_seconds": 60, "mean_patience_seconds": 1e9,
-         "transfer_share": 0.3, "transfer_to": "back"},
-        {"name": "back", "skills": {"expert": 1}, "arrivals_per_hour": 1, "mean_handle_seconds": 120,
-         "mean_patience_seconds": 1e9},
-    ],
-    "agents": [
-        {"name": "front-team", "count": 4, "skills": {}},
-        {"name": "experts", "count": 3, "skills": {"expert": [1, 3]}},
-    ],
-}  # fmt: skip
+TRANSFERS = transfers_scenario(hours=2)
 
 
 def recorded(scenario: Scenario) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:

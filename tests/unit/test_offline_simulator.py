@@ -10,6 +10,7 @@ import pytest
 
 from contact_router.sim.offline import OfflineSimulator
 from contact_router.sim.scenario import Scenario, load_scenario
+from tests.factories import transfers_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,23 +133,7 @@ def test_a_half_hour_profile_shapes_the_arrivals() -> None:
 
 
 def test_transfers_are_handled_again_in_their_target_queue_and_reported() -> None:
-    scenario = Scenario.model_validate(
-        {
-            "name": "transfers",
-            "domains": ["d"],
-            "hours": 10,
-            "queues": [
-                {"name": "front", "arrivals_per_hour": 100, "mean_handle_seconds": 60, "mean_patience_seconds": 1e9,
-                 "transfer_share": 0.3, "transfer_to": "back"},
-                {"name": "back", "skills": {"expert": 1}, "arrivals_per_hour": 1, "mean_handle_seconds": 120,
-                 "mean_patience_seconds": 1e9},
-            ],
-            "agents": [
-                {"name": "front-team", "count": 4, "skills": {}},
-                {"name": "experts", "count": 3, "skills": {"expert": [1, 3]}},
-            ],
-        }
-    )
+    scenario = Scenario.model_validate(transfers_scenario(hours=10))
     report = OfflineSimulator.from_scenario(scenario, seed=6).run()
     front, back = report.queues["front"], report.queues["back"]
     assert 0.2 < front["transfer_rate"] < 0.4

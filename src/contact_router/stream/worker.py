@@ -19,7 +19,7 @@ from contact_router.settings import Settings
 from contact_router.staffing.forecast import load_profiles
 from contact_router.state.redis_store import RedisStore
 from contact_router.state.store import StateStore
-from contact_router.stream.app import create_app
+from contact_router.stream.app import create_app, faust_worker
 from contact_router.stream.live_metrics import LiveStateCollector
 from contact_router.stream.rebuild import wait_for_store
 
@@ -91,9 +91,4 @@ def build_worker(settings: Settings) -> faust.Worker:
     finally:
         loop.close()
     log.info("worker starting", app_id=settings.app_id, **describe_kafka(settings), **describe_redis(settings))
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
-    # Faust's terminal spinner sets the root logger to DEBUG so it can spin on every record: every
-    # debug line of aiokafka and Faust would then be built and dropped (about 5% of a busy
-    # worker's CPU in py-spy). A worker has no terminal to spin on.
-    worker.spinner = None
-    return worker
+    return faust_worker(app, settings.log_level)
