@@ -4,6 +4,12 @@ redis-server, each with its data in a directory of its own, on loopback ports th
 The shared Kafka and Redis (deploy/stack) serve everyone on the machine and must never be restarted;
 a run that restarts its servers on purpose (the chaos run) or configures them otherwise (the secured
 connections test, tests/integration/secured_servers.py) starts these.
+
+Restarting a server whose port is in the ephemeral range (32768-60999 on Linux) on 127.0.0.1 can
+fail: clients reconnecting in a loop while it is down may be given that very port as their own and
+connect to themselves (TCP simultaneous open), and the server cannot bind again while they hold it.
+A client's source address towards 127.0.0.2 is 127.0.0.1, so a server on `host="127.0.0.2"` cannot
+be taken that way.
 """
 
 from __future__ import annotations
@@ -19,23 +25,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def port_open(port: int) -> bool:
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=0.2):
             return True
     except OSError:
         return False
 
 
-def wait_port(port: int, timeout: float, what: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+def wait_port(
+    port: int, timeout: float, what: str, proc: subprocess.Popen[bytes], log: Path, host: str = "127.0.0.1"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with code {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        if port_open(port):
+        if port_open(port, host):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"{what} did not open 127.0.0.1:{port} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"{what} did not open {host}:{port} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0, *, kill: bool = False) -> None:
@@ -73,11 +81,12 @@ class PrivateKafka:
 
     cluster_id = "private-cluster-0001"
 
-    def __init__(self, workdir: Path, port: int, controller_port: int) -> None:
+    def __init__(self, workdir: Path, port: int, controller_port: int, host: str = "127.0.0.1") -> None:
         self.workdir = workdir
         self.port = port
         self.controller_port = controller_port
-        self.bootstrap = f"127.0.0.1:{port}"
+        self.host = host
+        self.bootstrap = f"{host}:{port}"
         self.log = workdir / "kafka.out"
         self.proc: subprocess.Popen[bytes] | None = None
         self._formatted = False
@@ -90,8 +99,9 @@ class PrivateKafka:
         ]  # fmt: skip
 
     def listener_properties(self) -> str:
-        return f"""listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}
+        h = self.host
+        return f"""listeners=PLAINTEXT://{h}:{self.port},CONTROLLER://{h}:{self.controller_port}
+advertised.listeners=PLAINTEXT://{h}:{self.port}
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 """
@@ -105,7 +115,7 @@ inter.broker.listener.name=PLAINTEXT
         props.write_text(
             f"""process.roles=broker,controller
 node.id=1
-controller.quorum.voters=1@127.0.0.1:{self.controller_port}
+controller.quorum.voters=1@{self.host}:{self.controller_port}
 controller.listener.names=CONTROLLER
 {self.listener_properties()}log.dirs={self.workdir / "data"}
 num.partitions=2
@@ -120,8 +130,8 @@ auto.create.topics.enable=true
         return props
 
     def start(self, timeout: float = 90.0) -> None:
-        if port_open(self.port) or port_open(self.controller_port):
-            raise RuntimeError(f"127.0.0.1:{self.port} or :{self.controller_port} is taken: another run using them?")
+        if port_open(self.port, self.host) or port_open(self.controller_port, self.host):
+            raise RuntimeError(f"{self.host}:{self.port} or :{self.controller_port} is taken: another run using them?")
         self.workdir.mkdir(parents=True, exist_ok=True)
         props = self._properties()
         if not self._formatted:
@@ -135,7 +145,7 @@ auto.create.topics.enable=true
             self.proc = subprocess.Popen(
                 [*self._java(), "kafka.Kafka", str(props)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        wait_port(self.port, timeout, "kafka", self.proc, self.log)
+        wait_port(self.port, timeout, "kafka", self.proc, self.log, self.host)
 
     def stop(self, *, kill: bool = False) -> None:
         if self.proc is not None:
@@ -144,7 +154,7 @@ auto.create.topics.enable=true
             self.proc = None
         # The next start must find the ports free (the JVM may linger a moment after exiting).
         deadline = time.monotonic() + 30
-        while (port_open(self.port) or port_open(self.controller_port)) and time.monotonic() < deadline:
+        while (port_open(self.port, self.host) or port_open(self.controller_port, self.host)) and time.monotonic() < deadline:
             time.sleep(0.2)
 
 
@@ -152,28 +162,29 @@ class PrivateRedis:
     """redis-server on loopback with its data in `workdir`; `appendonly` keeps every write in the
     append-only file (fsynced every second), so a restart (`stop`, `start`) reloads the state."""
 
-    def __init__(self, workdir: Path, port: int, *, appendonly: bool = True) -> None:
+    def __init__(self, workdir: Path, port: int, *, host: str = "127.0.0.1", appendonly: bool = True) -> None:
         self.workdir = workdir
         self.port = port
+        self.host = host
         self.appendonly = appendonly
-        self.url = f"redis://127.0.0.1:{port}/0"
+        self.url = f"redis://{host}:{port}/0"
         self.log = workdir / "redis.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is missing: deploy/stack up installs it")
-        if port_open(self.port):
-            raise RuntimeError(f"127.0.0.1:{self.port} is taken: another run using it?")
+        if port_open(self.port, self.host):
+            raise RuntimeError(f"{self.host}:{self.port} is taken: another run using it?")
         self.workdir.mkdir(parents=True, exist_ok=True)
         aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.appendonly else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.workdir),
+            ["redis-server", "--bind", self.host, "--port", str(self.port), "--dir", str(self.workdir),
              "--save", "", *aof, "--logfile", str(self.log)],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.log.touch()
-        wait_port(self.port, timeout, "redis-server", self.proc, self.log)
+        wait_port(self.port, timeout, "redis-server", self.proc, self.log, self.host)
 
     def stop(self, *, kill: bool = False) -> None:
         """SIGTERM: Redis fsyncs the append-only file and exits; `kill`: the last second may be lost."""
