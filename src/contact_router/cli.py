@@ -507,7 +507,8 @@ def bench_chaos(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Faults under load: workers killed, the broker and Redis restarted (private ones, on ports
-    39110-39112), then the promises checked from the topics and the store. Exit code 1 if broken."""
+    39110-39112), then the promises checked from the topics and the store (docs/chaos.md). Exit
+    code 1 if broken. The result is also written to <run-dir>/result.json."""
     _benchmarks()
     from benchmarks.chaos import ChaosConfig, main_json, render, run
 
@@ -516,6 +517,7 @@ def bench_chaos(
         redis_restarts=redis_restarts, join_leave=join_leave, hard=hard,
     )  # fmt: skip
     result = run(config, run_dir, summary=None if as_json else print)
+    (run_dir / "result.json").write_text(main_json(result))
     typer.echo(main_json(result) if as_json else render(result))
     if not result.ok:
         raise typer.Exit(1)
