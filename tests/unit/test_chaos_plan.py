@@ -65,3 +65,11 @@ def test_scenarios_with_a_shape_over_the_day_are_refused() -> None:
     shaped = load_scenario(SCENARIO).model_copy(update={"half_hour_profile": [1.0, 2.0]})
     with pytest.raises(ValueError, match="plain scenarios"):
         sized(shaped, 1000, 10.0)
+
+
+def test_a_run_with_more_workers_than_partitions_is_refused_before_anything_starts(tmp_path) -> None:  # noqa: ANN001
+    from benchmarks.chaos import ChaosConfig, run
+
+    with pytest.raises(ValueError, match="more workers than partitions"):
+        run(ChaosConfig(workers=6, partitions=6, join_leave=True), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
