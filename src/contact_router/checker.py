@@ -223,9 +223,10 @@ async def check_store(report: PromiseReport, store: StateStore) -> PromiseReport
 # ------------------------------------------------------------------ reading the topics
 
 
-async def read_topic_to_end(settings: Settings, topic: str) -> list[dict[str, Any]]:
+async def read_topic_to_end(settings: Settings, topic: str, *, meta: bool = False) -> list[dict[str, Any]]:
     """Every record of `topic` from the start to its end as of now, decoded (undecodable ones as
-    `{"_raw": bytes}`), partition by partition (each in its order)."""
+    `{"_raw": bytes}`), partition by partition (each in its order). `meta`: each also gets its
+    `_partition` and `_timestamp` (the record's, in seconds), e.g. to find when nothing was published."""
     consumer = AIOKafkaConsumer(**aiokafka_kwargs(settings), enable_auto_commit=False)
     await consumer.start()
     try:
@@ -250,9 +251,12 @@ async def read_topic_to_end(settings: Settings, topic: str) -> list[dict[str, An
                 for m in messages:
                     if m.offset < ends[tp]:
                         try:
-                            records[tp.partition].append(orjson.loads(m.value))
+                            record = orjson.loads(m.value)
                         except orjson.JSONDecodeError:
-                            records[tp.partition].append({"_raw": m.value})
+                            record = {"_raw": m.value}
+                        if meta and isinstance(record, dict):
+                            record |= {"_partition": m.partition, "_timestamp": m.timestamp / 1000}
+                        records[tp.partition].append(record)
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
         return [r for p in sorted(records) for r in records[p]]

@@ -518,6 +518,38 @@ def bench_latency(
     typer.echo(json.dumps(as_dicts(points), indent=2) if as_json else render(points))
 
 
+@bench.command("chaos")
+def bench_chaos(
+    contacts: Annotated[int, typer.Option(min=100, help="Contacts to play (about; repeats come on top).")] = 100_000,
+    rate: Annotated[
+        float, typer.Option(min=1, help="Contacts per wall second (sets the speed factor); 100/s overloads a 2-core machine.")
+    ] = 40.0,
+    workers: Annotated[int, typer.Option(min=1, max=8)] = 2,
+    kills: Annotated[int, typer.Option(min=0, help="Workers SIGKILLed (and restarted), at >= 20% progress.")] = 3,
+    broker_restarts: Annotated[int, typer.Option(min=0)] = 1,
+    redis_restarts: Annotated[int, typer.Option(min=0)] = 1,
+    join_leave: Annotated[bool, typer.Option(help="A worker joins mid-run and later leaves.")] = True,
+    hard: Annotated[bool, typer.Option(help="SIGKILL the broker and Redis instead of restarting them cleanly.")] = False,
+    run_dir: Annotated[Path, typer.Option(help="Logs and the servers' data.")] = Path("deploy/.run/chaos"),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Faults under load: workers killed, the broker and Redis restarted (private ones, on ports
+    39110-39112), then the promises checked from the topics and the store (docs/chaos.md). Exit
+    code 1 if broken. The result is also written to <run-dir>/result.json."""
+    _benchmarks()
+    from benchmarks.chaos import ChaosConfig, main_json, render, run
+
+    config = ChaosConfig(
+        contacts=contacts, rate=rate, workers=workers, kills=kills, broker_restarts=broker_restarts,
+        redis_restarts=redis_restarts, join_leave=join_leave, hard=hard,
+    )  # fmt: skip
+    result = run(config, run_dir, summary=None if as_json else print)
+    (run_dir / "result.json").write_text(main_json(result))
+    typer.echo(main_json(result) if as_json else render(result))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 @bench.command("soak")
 def bench_soak(
     rate: Annotated[float, typer.Option(help="Events/s to play (the issue asks for 50% of a worker's maximum).")],

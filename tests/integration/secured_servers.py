@@ -2,54 +2,23 @@
 SASL_SSL listener and SCRAM users, and a redis-server with only a TLS port, client certificates
 required, the `default` user off and one ACL user confined to a key prefix.
 
-The broker is the stack's Kafka (deploy/stack: the jars Maven resolves from deploy/kafka/pom.xml, KRaft,
-one node) with a different listener. Ports are fixed in 39090-39099, the range given to this test.
+The broker is benchmarks/servers.py's private Kafka (the stack's jars, KRaft, one node) with other
+listeners. Ports are fixed in 39090-39099, the range given to this test.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from benchmarks.servers import PrivateKafka, port_open, stop, wait_port
+
 KAFKA_PORT = 39090
 CONTROLLER_PORT = 39091
 REDIS_PORT = 39092
 WORKER_METRICS_PORT = 39093
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def wait_port(port: int, timeout: float, what: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        if port_open(port):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not open 127.0.0.1:{port} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # ------------------------------------------------------------------ the CA
@@ -106,47 +75,24 @@ def make_pki(d: Path) -> Pki:
 # ------------------------------------------------------------------ Kafka
 
 
-def kafka_libs() -> Path:
-    """The stack's Kafka jars (deploy/stack's kafka_jars): resolved by Maven once, then reused."""
-    libs = Path(os.environ.get("CONTACT_ROUTER_KAFKA_LIBS", ROOT / "deploy" / ".cache" / "kafka-libs"))
-    if not (libs / ".complete").exists():
-        if shutil.which("mvn") is None:
-            raise RuntimeError("no Kafka jars and no mvn: run `deploy/stack up` once")
-        subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(ROOT / "deploy" / "kafka" / "pom.xml"), "dependency:copy-dependencies",
-             f"-DoutputDirectory={libs}"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        (libs / ".complete").touch()
-    return libs
-
-
 @dataclass(frozen=True)
 class KafkaUser:
     name: str
     password: str
 
 
-class SecuredKafka:
+class SecuredKafka(PrivateKafka):
     """One KRaft node whose only client listener is SASL_SSL (SCRAM-SHA-256/512, client certificate
     required); its controller listener is plaintext on loopback, as in deploy/stack."""
 
+    cluster_id = "tls-test-cluster-0001"
+
     def __init__(self, workdir: Path, pki: Pki, user: KafkaUser) -> None:
-        self.workdir = workdir
+        super().__init__(workdir, KAFKA_PORT, CONTROLLER_PORT)
         self.pki = pki
         self.user = user
-        self.bootstrap = f"127.0.0.1:{KAFKA_PORT}"
-        self.log = workdir / "kafka.out"
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def _java(self) -> list[str]:
-        return [
-            "java", "-Xmx512m", "-Xms128m", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
-            f"-Dlog4j.configuration=file:{ROOT / 'deploy' / 'kafka' / 'log4j.properties'}",
-            f"-Dkafka.logs.dir={self.workdir / 'logs'}", "-cp", f"{kafka_libs()}/*",
-        ]  # fmt: skip
-
-    def _properties(self) -> Path:
+    def listener_properties(self) -> str:
         # A PEM keystore: the server's key followed by its certificate.
         keystore = self.workdir / "server-keystore.pem"
         keystore.write_text(self.pki.server_key.read_text() + self.pki.server_cert.read_text())
@@ -154,14 +100,8 @@ class SecuredKafka:
             "org.apache.kafka.common.security.scram.ScramLoginModule required "
             f'username="{self.user.name}" password="{self.user.password}";'
         )
-        props = self.workdir / "kafka.properties"
-        props.write_text(
-            f"""process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{CONTROLLER_PORT}
-listeners=SASL_SSL://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{CONTROLLER_PORT}
+        return f"""listeners=SASL_SSL://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{CONTROLLER_PORT}
 advertised.listeners=SASL_SSL://127.0.0.1:{KAFKA_PORT}
-controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 inter.broker.listener.name=SASL_SSL
 sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
@@ -173,38 +113,12 @@ ssl.keystore.location={keystore}
 ssl.truststore.type=PEM
 ssl.truststore.location={self.pki.ca}
 listener.name.sasl_ssl.ssl.client.auth=required
-log.dirs={self.workdir / "data"}
-num.partitions=2
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=2
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=true
 """
-        )
-        return props
 
-    def start(self) -> None:
-        if port_open(KAFKA_PORT) or port_open(CONTROLLER_PORT):
-            raise RuntimeError(f"127.0.0.1:{KAFKA_PORT} or :{CONTROLLER_PORT} is taken: another secured test running?")
-        props = self._properties()
-        scram = f"[name={self.user.name},password={self.user.password}]"
+    def format_arguments(self) -> list[str]:
         # KRaft bootstraps SCRAM users at format time (Kafka >= 3.5): no plaintext listener is ever needed.
-        subprocess.run(
-            [*self._java(), "kafka.tools.StorageTool", "format", "-t", "tls-test-cluster-0001", "-c", str(props),
-             "--add-scram", f"SCRAM-SHA-256={scram}", "--add-scram", f"SCRAM-SHA-512={scram}"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [*self._java(), "kafka.Kafka", str(props)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        wait_port(KAFKA_PORT, 90, "kafka", self.proc, self.log)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop(self.proc)
+        scram = f"[name={self.user.name},password={self.user.password}]"
+        return ["--add-scram", f"SCRAM-SHA-256={scram}", "--add-scram", f"SCRAM-SHA-512={scram}"]
 
 
 # ------------------------------------------------------------------ Redis

@@ -72,6 +72,7 @@ class Stats:
     abandoned: int = 0  # closed as abandoned or expired by the workers
     dead_letters: int = 0
     malformed_sent: int = 0
+    undelivered: int = 0  # events the producer gave up on (a broker away longer than its request timeout)
     answered_within_20s: int = 0  # within the queue's service-level threshold, in simulated seconds
     abandoned_while_waiting: int = 0
     rejected: int = 0
@@ -131,9 +132,10 @@ class PlatformSimulator:
         on_summary: Callable[[str], None] | None = print,
         on_tick: Callable[[PlatformSimulator], None] | None = None,
         run_id: str | None = None,
+        drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
         """duration: wall seconds to run, playing the scenario's period again and again (inf: until
-        cancelled); None: play it once, then let contacts in progress end."""
+        cancelled); None: play it once, then let contacts in progress end (for up to `drain_seconds`)."""
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.scenario = scenario
@@ -146,6 +148,7 @@ class PlatformSimulator:
         self.on_summary = on_summary
         self.on_tick = on_tick
         self.run_id = run_id or uuid.uuid4().hex[:8]
+        self.drain_seconds = drain_seconds
         self.stats = Stats()
         # Each run plays its own domains: live state left in Redis by an earlier run (agents holding
         # contacts that run never ended) must not leak into this one.
@@ -207,7 +210,7 @@ class PlatformSimulator:
             now = self.now()
             if now >= self.end:
                 if drain_until is None:
-                    drain_until = time.monotonic() + (DRAIN_SECONDS if math.isfinite(self.end) else 0.0)
+                    drain_until = time.monotonic() + (self.drain_seconds if math.isfinite(self.end) else 0.0)
                 open_contacts = any(c.connected or c.offered_to for c in self._contacts.values())
                 if not open_contacts or time.monotonic() >= drain_until:
                     return
@@ -285,8 +288,13 @@ class PlatformSimulator:
         )
         self._sent_at[env.id] = time.perf_counter()
         self._events += 1
-        await self._producer.send(topic, env.to_bytes(), key=domain.encode())
+        delivery = await self._producer.send(topic, env.to_bytes(), key=domain.encode())
+        delivery.add_done_callback(self._delivered)
         return env.id
+
+    def _delivered(self, delivery: asyncio.Future[Any]) -> None:
+        if delivery.cancelled() or delivery.exception() is not None:
+            self.stats.undelivered += 1
 
     async def _contact_event(self, domain: str, type_: str, data: dict[str, Any]) -> None:
         await self.publish(self.settings.topic_contact_events, domain, type_, data)
@@ -322,7 +330,8 @@ class PlatformSimulator:
         assert self._producer is not None
         self.stats.malformed_sent += 1
         bad = self.rng.choice([b"{not json", b'{"type": "contact.arrived"}', b'"just a string"'])
-        await self._producer.send(self.settings.topic_contact_events, bad, key=domain.encode())
+        delivery = await self._producer.send(self.settings.topic_contact_events, bad, key=domain.encode())
+        delivery.add_done_callback(self._delivered)
 
     async def _patience_ends(self, contact_id: str) -> None:
         """Hang up (also while an agent's phone rings), or ask to be called back if still waiting."""
@@ -508,6 +517,7 @@ class PlatformSimulator:
                 "hops": st.hops,
                 "malformed_sent": st.malformed_sent,
                 "dead_letters": st.dead_letters,
+                "undelivered_events": st.undelivered,
             },
             "queues": {
                 name: {**q.__dict__, "service_level": q.service_level()} for name, q in sorted(st.queues.items())
