@@ -45,6 +45,7 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from contact_router.security import aiokafka_kwargs
 from contact_router.service import RoutingService, SourceRecord
@@ -154,12 +155,21 @@ async def wait_for_store(
         await asyncio.sleep(poll_seconds)
 
 
-async def group_members(settings: Settings) -> int:
+async def group_members(settings: Settings, coordinator_wait_seconds: float = 30.0) -> int:
+    """Members of the workers' consumer group. A new cluster has no group coordinator until its
+    offsets topic exists (the first group creates it): wait for one rather than fail."""
     admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
     await admin.start()
     try:
-        (response,) = await admin.describe_consumer_groups([settings.app_id])
-        return sum(len(g["members"]) for g in response.to_object()["groups"])
+        deadline = time.monotonic() + coordinator_wait_seconds
+        while True:
+            try:
+                (response,) = await admin.describe_consumer_groups([settings.app_id])
+                return sum(len(g["members"]) for g in response.to_object()["groups"])
+            except GroupCoordinatorNotAvailableError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await admin.close()
 
