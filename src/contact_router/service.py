@@ -1,4 +1,4 @@
-"""The routing service: one input record in, the records to publish out.
+"""The routing service: input records in, the records to publish out.
 
 Decodes and validates, applies the event to the domain's state with the pure router, and commits
 the change and its outputs in one atomic store operation. Independent of Faust, so it runs the same
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -27,7 +28,7 @@ from contact_router.contract import (
 )
 from contact_router.contract.envelope import MAX_EVENT_BYTES
 from contact_router.contract.events import DEAD_LETTER_RAW_BYTES, OUTPUT_TYPE_NAMES, EscalationAlert
-from contact_router.core import Engine, Outcome
+from contact_router.core import Engine
 from contact_router.privacy import Pseudonyms
 from contact_router.routing import Rejection
 from contact_router.routing.engine import Decision
@@ -36,6 +37,7 @@ from contact_router.state.store import (
     Changes,
     CommitStatus,
     InvariantViolation,
+    Outbox,
     OutputRecord,
     Reindex,
     Snapshot,
@@ -109,6 +111,16 @@ class DomainLimits:
             raise Rejection(reason, kind=f"too_many_{what}")
 
 
+@dataclass(frozen=True)
+class _Valid:
+    """An input record that decoded and passed the checks, ready to apply to its domain."""
+
+    record: SourceRecord
+    envelope: Envelope
+    event: InputEvent
+    event_type: str
+
+
 class ConflictStorm(RuntimeError):
     """The domain kept changing under us: another worker is writing it (a rebalance in flight)."""
 
@@ -123,6 +135,7 @@ class RoutingService:
         engine: Engine | None = None,
         cache_size: int = 10_000,
         max_conflicts: int = 20,
+        max_batch: int = 200,
         max_event_lead_seconds: float = 300.0,
         max_event_lag_seconds: float = 86_400.0,
         max_event_bytes: int = MAX_EVENT_BYTES,
@@ -136,12 +149,50 @@ class RoutingService:
         self._indexed: dict[str, object] = {}  # deadlines last written to the store's index
         self._cache_size = cache_size
         self._max_conflicts = max_conflicts
+        self._max_batch = max_batch  # events of one domain per commit: bounds the script's size
         self._max_lead = max_event_lead_seconds
         self._max_lag = max_event_lag_seconds
         self._max_bytes = max_event_bytes
         self._limits = limits
 
     async def process(self, record: SourceRecord) -> Processed:
+        return (await self.process_batch([record]))[0]
+
+    async def process_batch(self, records: Sequence[SourceRecord]) -> list[Processed]:
+        """Process input records in order, one result each. Each domain's events are applied one
+        after another on its state and committed together: one store round trip per domain (and per
+        `max_batch` events) instead of one per event. Domains are independent, so their relative order
+        does not matter; within a domain the order is the input's."""
+        results: dict[int, Processed] = {}
+        by_domain: dict[str, list[tuple[int, _Valid]]] = {}
+        for index, record in enumerate(records):
+            checked = self._validate(record)
+            if isinstance(checked, Processed):
+                results[index] = checked
+            else:
+                by_domain.setdefault(checked.envelope.domain, []).append((index, checked))
+        for domain, items in by_domain.items():
+            for chunk in self._chunks(items):
+                applied = await self._apply(domain, [item for _, item in chunk])
+                results.update((index, processed) for (index, _), processed in zip(chunk, applied, strict=True))
+        return [results[index] for index in range(len(records))]
+
+    def _chunks(self, items: list[tuple[int, _Valid]]) -> Iterator[list[tuple[int, _Valid]]]:
+        """A domain's events in commits of at most `max_batch`, and never one id twice in a commit (a
+        producer's retry can send an event twice in a row: the second must see the first applied)."""
+        chunk: list[tuple[int, _Valid]] = []
+        ids: set[str] = set()
+        for index, item in items:
+            if len(chunk) >= self._max_batch or item.envelope.id in ids:
+                yield chunk
+                chunk, ids = [], set()
+            chunk.append((index, item))
+            ids.add(item.envelope.id)
+        if chunk:
+            yield chunk
+
+    def _validate(self, record: SourceRecord) -> _Valid | Processed:
+        """The record as an event ready to apply, or its dead letter."""
         try:
             envelope = decode_envelope(record.value, self._max_bytes)
         except DecodeError as exc:
@@ -162,52 +213,81 @@ class RoutingService:
         if lead > self._max_lead or -lead > self._max_lag:
             reason = f"event time is {lead:+.0f} s from the record's time (allowed -{self._max_lag:.0f} to +{self._max_lead:.0f})"
             return self._dead_letter(record, "event_time", reason, envelope)
+        return _Valid(record, envelope, event, event_type)
 
+    async def _apply(self, domain: str, items: list[_Valid]) -> list[Processed]:
+        """Apply consecutive events of one domain and commit them at once, retrying on a conflict.
+        When the store finds one of them applied before (a redelivery) or refuses the change, they
+        go one at a time, which tells exactly which events are duplicates or at fault."""
         for _ in range(self._max_conflicts):
-            snapshot = await self._snapshot(envelope.domain)
+            snapshot = await self._snapshot(domain)
             state = snapshot.state
-            refs = [r for r in self._engine.customers_needed(state, event) if r not in state.customers]
-            state.customers.update(await self._store.load_customers(envelope.domain, refs))
-            rejection: Rejection | None = None
-            outcome = Outcome()
-            try:
-                self._limits.check(state, event)
-                outcome = self._engine.handle(state, event, envelope.id, envelope.timestamp)
-                outputs = [self._decision_record(envelope, d) for d in outcome.decisions]
-                outputs += [self._alert_record(envelope, a) for a in outcome.alerts]
-                changes = Changes.of(state)
-            except Rejection as exc:
-                rejection = exc
-                outputs = [self._dead_letter_record(record, exc.reason, envelope)]
-                changes = Changes({}, {})
+            looked_up = await self._load_customers(domain, state, items, set())
+            steps: list[Processed] = []
+            for item in items:
+                looked_up = await self._load_customers(domain, state, [item], looked_up)
+                steps.append(self._apply_event(state, item))
             deadline = self._engine.next_deadline(state)
-            reindex = self._reindex(envelope.domain, deadline, envelope.timestamp)
+            reindex = self._reindex(domain, deadline, items[-1].envelope.timestamp)
+            outboxes = [Outbox(item.envelope.id, step.outputs) for item, step in zip(items, steps, strict=True)]
             try:
-                result = await self._store.commit(
-                    envelope.domain, snapshot.version, envelope.id, changes, outputs, reindex
-                )
+                result = await self._store.commit(domain, snapshot.version, outboxes, Changes.of(state), reindex)
             except InvariantViolation as exc:
-                self._cache.pop(envelope.domain, None)
-                return self._dead_letter(record, "invariant", f"store refused the change: {exc}", envelope)
+                self._cache.pop(domain, None)
+                if len(items) > 1:
+                    return await self._one_by_one(domain, items)
+                return [self._dead_letter(items[0].record, "invariant", f"store refused the change: {exc}", items[0].envelope)]
             if result.status is CommitStatus.APPLIED:
                 state.clear_changes()
-                state.customers.clear()  # loaded for this event only; the store keeps them
-                self._remember(envelope.domain, Snapshot(result.version, state))
-                self._indexed_now(envelope.domain, reindex)
-                if rejection is not None:
-                    return Processed(
-                        Result.REJECTED, outputs, event_type, envelope.timestamp, rejection.kind, rejection.reason,
-                        domain=envelope.domain, next_deadline=deadline,
-                    )
-                return Processed(
-                    Result.APPLIED, outputs, event_type, envelope.timestamp, decisions=outcome.decisions,
-                    alerts=outcome.alerts, facts=outcome.facts, domain=envelope.domain, next_deadline=deadline,
-                )
+                state.customers.clear()  # loaded for these events only; the store keeps them
+                self._remember(domain, Snapshot(result.version, state))
+                self._indexed_now(domain, reindex)
+                return [replace(step, next_deadline=deadline) for step in steps]
             # The cached state was changed by this attempt or is stale: forget it either way.
-            self._cache.pop(envelope.domain, None)
+            self._cache.pop(domain, None)
             if result.status is CommitStatus.DUPLICATE:
-                return Processed(Result.DUPLICATE, result.outputs, event_type, envelope.timestamp)
-        raise ConflictStorm(f"domain changed {self._max_conflicts} times while one event was applied")
+                if len(items) > 1:
+                    return await self._one_by_one(domain, items)
+                item = items[0]
+                return [Processed(Result.DUPLICATE, result.outputs, item.event_type, item.envelope.timestamp)]
+        raise ConflictStorm(f"domain changed {self._max_conflicts} times while {len(items)} events were applied")
+
+    async def _one_by_one(self, domain: str, items: list[_Valid]) -> list[Processed]:
+        return [processed for item in items for processed in await self._apply(domain, [item])]
+
+    async def _load_customers(
+        self, domain: str, state: DomainState, items: list[_Valid], looked_up: set[str]
+    ) -> set[str]:
+        """Load the customer histories these events read or write, once per commit: the ones known
+        before applying any (arrivals name theirs) in one round trip, and any other as it comes."""
+        refs = {
+            ref
+            for item in items
+            for ref in self._engine.customers_needed(state, item.event)
+            if ref not in state.customers and ref not in looked_up
+        }
+        if refs:
+            state.customers.update(await self._store.load_customers(domain, sorted(refs)))
+        return looked_up | refs
+
+    def _apply_event(self, state: DomainState, item: _Valid) -> Processed:
+        """Route one event on the state (changed in place) and build its outputs; a rejected event
+        leaves the state as it was and yields its dead letter."""
+        envelope = item.envelope
+        try:
+            self._limits.check(state, item.event)
+            outcome = self._engine.handle(state, item.event, envelope.id, envelope.timestamp)
+        except Rejection as exc:
+            return Processed(
+                Result.REJECTED, [self._dead_letter_record(item.record, exc.reason, envelope)], item.event_type,
+                envelope.timestamp, exc.kind, exc.reason, domain=envelope.domain,
+            )  # fmt: skip
+        outputs = [self._decision_record(envelope, d) for d in outcome.decisions]
+        outputs += [self._alert_record(envelope, a) for a in outcome.alerts]
+        return Processed(
+            Result.APPLIED, outputs, item.event_type, envelope.timestamp, decisions=outcome.decisions,
+            alerts=outcome.alerts, facts=outcome.facts, domain=envelope.domain,
+        )  # fmt: skip
 
     def _reindex(self, domain: str, deadline: float | None, now: float) -> Reindex | None:
         """Keep the store's deadline index a lower bound of the domain's next deadline, for re-arming

@@ -18,7 +18,7 @@ from contact_router.security import check_redis_login, redis_client
 from contact_router.settings import Settings
 from contact_router.state import CommitStatus
 from contact_router.state.redis_store import RedisStore, redis_away
-from contact_router.state.store import Changes, Reindex
+from contact_router.state.store import Changes, Outbox, Reindex
 from tests.redis_cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ async def test_each_domain_lives_in_one_slot_and_domains_spread_over_the_nodes(r
     domains = [f"tenant-{i:02d}" for i in range(24)]
     try:
         for n, d in enumerate(domains):
-            result = await store.commit(d, 0, f"e{n}", one_domain(n), [], Reindex(1000.0 + n))
+            result = await store.commit(d, 0, [Outbox(f"e{n}", [])], one_domain(n), Reindex(1000.0 + n))
             assert result.status is CommitStatus.APPLIED
         by_node = await keys_by_node(redis_cluster, prefix)
         node_of: dict[str, set[int]] = {}
@@ -83,11 +83,11 @@ async def test_a_node_that_forgot_the_script_is_given_it_again(redis_cluster: Cl
     prefix = f"cl-{uuid.uuid4().hex[:8]}"
     store = RedisStore.from_url(redis_cluster.url, cluster=True, key_prefix=prefix)
     try:
-        assert (await store.commit("d", 0, "e1", one_domain(1), [])).status is CommitStatus.APPLIED
+        assert (await store.commit("d", 0, [Outbox("e1", [])], one_domain(1))).status is CommitStatus.APPLIED
         for port in redis_cluster.ports:  # as after a node's restart
             redis_cluster.cli("script", "flush", port=port)
-        assert (await store.commit("d", 1, "e2", one_domain(2), [])).status is CommitStatus.APPLIED
-        assert (await store.commit("d", 2, "e2", one_domain(2), [])).status is CommitStatus.DUPLICATE
+        assert (await store.commit("d", 1, [Outbox("e2", [])], one_domain(2))).status is CommitStatus.APPLIED
+        assert (await store.commit("d", 2, [Outbox("e2", [])], one_domain(2))).status is CommitStatus.DUPLICATE
         assert (await store.load("d")).version == 2
     finally:
         await store.wipe()
@@ -112,12 +112,12 @@ async def test_the_cluster_client_logs_in_as_an_acl_user_confined_to_its_prefix(
             redis_cluster.cli("script", "flush", port=port)
         await check_redis_login(settings)
         assert await store.ping()
-        assert (await store.commit("d", 0, "e1", one_domain(1), [], Reindex(5.0))).status is CommitStatus.APPLIED
+        assert (await store.commit("d", 0, [Outbox("e1", [])], one_domain(1), Reindex(5.0))).status is CommitStatus.APPLIED
         assert (await store.load("d")).version == 1
         assert await store.wipe() == 6  # five domain keys and the deadline index
         outside = RedisStore(redis_client(settings), key_prefix=f"other-{unique}")
         with pytest.raises(NoPermissionError):
-            await outside.commit("d", 0, "e1", one_domain(1), [])
+            await outside.commit("d", 0, [Outbox("e1", [])], one_domain(1))
         await outside.close()
     finally:
         await store.close()

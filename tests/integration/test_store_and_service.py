@@ -12,7 +12,7 @@ from contact_router.routing.model import Agent, Contact, ContactStatus, DomainSt
 from contact_router.service import DomainLimits, Result, RoutingService, SourceRecord
 from contact_router.state import CommitStatus, InMemoryStore, InvariantViolation, OutputRecord
 from contact_router.state.redis_store import RedisStore
-from contact_router.state.store import Changes
+from contact_router.state.store import Changes, Outbox
 from tests.conftest import Services
 from tests.factories import PSEUDONYMS, agent_in, contact, envelope
 
@@ -52,7 +52,7 @@ async def test_commit_then_load_round_trips_records_exactly(store) -> None:  # n
     state = DomainState()
     state.touch_agent(agent("a1", languages=[], idle_since=1763888400.123456))
     state.touch_contact(Contact("c1", "voice", "q", {"s": 2}, arrived_at=1763888401.654321, customer_ref="x"))
-    result = await store.commit("d", 0, "e1", Changes.of(state), [OutputRecord("t", "d", b'{"a": 1}')])
+    result = await store.commit("d", 0, [Outbox("e1", [OutputRecord("t", "d", b'{"a": 1}')])], Changes.of(state))
     assert result.status is CommitStatus.APPLIED and result.version == 1
     loaded = await store.load("d")
     assert loaded.version == 1
@@ -69,14 +69,14 @@ async def test_detector_records_round_trip_and_customer_histories_load_by_ref(st
     state.touch_queue("q", stats)
     state.touch_alert(alert)
     state.touch_customer("ref-1", CustomerHistory([(1.0, "q", "voice")], last_csat=2))
-    await store.commit("d", 0, "e1", Changes.of(state), [])
+    await store.commit("d", 0, [Outbox("e1", [])], Changes.of(state))
     loaded = (await store.load("d")).state
     assert loaded.queues == {"q": stats} and loaded.alerts == {alert.key: alert}
     assert loaded.customers == {}  # loaded per event, by reference
     assert await store.load_customers("d", ["ref-1", "ref-2"]) == {"ref-1": state.customers["ref-1"]}
     gone = DomainState()
     gone.remove_alert(alert.key)
-    await store.commit("d", 1, "e2", Changes.of(gone), [])
+    await store.commit("d", 1, [Outbox("e2", [])], Changes.of(gone))
     assert (await store.load("d")).state.alerts == {}
 
 
@@ -110,15 +110,15 @@ async def test_replayed_event_returns_its_first_outputs_and_changes_nothing(stor
     state = DomainState()
     state.touch_agent(agent("a1"))
     outputs = [OutputRecord("routing-decisions", "d", b'{"id": "x"}')]
-    await store.commit("d", 0, "e1", Changes.of(state), outputs)
-    again = await store.commit("d", 1, "e1", Changes({"a2": agent("a2")}, {}), [])
+    await store.commit("d", 0, [Outbox("e1", outputs)], Changes.of(state))
+    again = await store.commit("d", 1, [Outbox("e1", [])], Changes({"a2": agent("a2")}, {}))
     assert again.status is CommitStatus.DUPLICATE and again.outputs == outputs
     assert set((await store.load("d")).state.agents) == {"a1"}
 
 
 async def test_stale_version_is_a_conflict(store) -> None:  # noqa: ANN001
-    await store.commit("d", 0, "e1", Changes({"a1": agent("a1")}, {}), [])
-    result = await store.commit("d", 0, "e2", Changes({"a2": agent("a2")}, {}), [])
+    await store.commit("d", 0, [Outbox("e1", [])], Changes({"a1": agent("a1")}, {}))
+    result = await store.commit("d", 0, [Outbox("e2", [])], Changes({"a2": agent("a2")}, {}))
     assert result.status is CommitStatus.CONFLICT and result.version == 1
 
 
@@ -136,16 +136,16 @@ async def test_store_refuses_an_agent_over_capacity_or_unavailable(store, bad) -
 
     a.state = AgentState(a.state)
     with pytest.raises(InvariantViolation):
-        await store.commit("d", 0, "e1", Changes({"a1": a}, {}), [])
+        await store.commit("d", 0, [Outbox("e1", [])], Changes({"a1": a}, {}))
     assert (await store.load("d")).version == 0
 
 
 async def test_store_refuses_to_move_an_assigned_contact_to_another_agent(store) -> None:  # noqa: ANN001
     c = Contact("c1", "voice", "q", {}, 0.0, status=ContactStatus.ASSIGNED, agent_id="a1")
-    await store.commit("d", 0, "e1", Changes({}, {"c1": c}), [])
+    await store.commit("d", 0, [Outbox("e1", [])], Changes({}, {"c1": c}))
     moved = Contact("c1", "voice", "q", {}, 0.0, status=ContactStatus.ASSIGNED, agent_id="a2")
     with pytest.raises(InvariantViolation, match="without being released"):
-        await store.commit("d", 1, "e2", Changes({}, {"c1": moved}), [])
+        await store.commit("d", 1, [Outbox("e2", [])], Changes({}, {"c1": moved}))
 
 
 async def test_store_refuses_an_agent_holding_a_contact_not_assigned_to_it(store) -> None:  # noqa: ANN001
@@ -153,18 +153,18 @@ async def test_store_refuses_an_agent_holding_a_contact_not_assigned_to_it(store
     holder = agent("a1")
     holder.active["c1"] = "voice"
     with pytest.raises(InvariantViolation, match="not assigned to it"):
-        await store.commit("d", 0, "e1", Changes({"a1": holder}, {"c1": waiting}), [])
+        await store.commit("d", 0, [Outbox("e1", [])], Changes({"a1": holder}, {"c1": waiting}))
 
 
 async def test_store_accepts_a_contact_released_by_one_agent_and_offered_to_another(store) -> None:  # noqa: ANN001
     first = agent("a1")
     first.active["c1"] = "voice"
     offered = Contact("c1", "voice", "q", {}, 0.0, status=ContactStatus.ASSIGNED, agent_id="a1")
-    await store.commit("d", 0, "e1", Changes({"a1": first, "a2": agent("a2")}, {"c1": offered}), [])
+    await store.commit("d", 0, [Outbox("e1", [])], Changes({"a1": first, "a2": agent("a2")}, {"c1": offered}))
     released, second = agent("a1"), agent("a2")
     second.active["c1"] = "voice"
     moved = Contact("c1", "voice", "q", {}, 0.0, status=ContactStatus.ASSIGNED, agent_id="a2", skipped_agents=["a1"])
-    result = await store.commit("d", 1, "e2", Changes({"a1": released, "a2": second}, {"c1": moved}), [])
+    result = await store.commit("d", 1, [Outbox("e2", [])], Changes({"a1": released, "a2": second}, {"c1": moved}))
     assert result.status is CommitStatus.APPLIED
 
 

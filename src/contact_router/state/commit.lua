@@ -1,24 +1,31 @@
--- Commit one event's changes to a routing domain, atomically.
--- KEYS: 1 version, 2 agents hash, 3 contacts hash, 4 event (outbox) key, 5 queues hash, 6 alerts hash,
---       then one key per customer history written (7...).
--- ARGV: 1 expected version, 2 event ttl seconds, 3 outputs (JSON), 4 agent entries (A), 5 contact
+-- Commit the changes of one or more consecutive events of a routing domain, atomically.
+-- KEYS: 1 version, 2 agents hash, 3 contacts hash, 4 queues hash, 5 alerts hash, then one event
+--       (outbox) key per event (E), then one key per customer history written.
+-- ARGV: 1 expected version, 2 event ttl seconds, 3 events (E), 4 agent entries (A), 5 contact
 --       entries (C), 6 queue entries (Q), 7 alert entries (L), 8 customer ttl seconds,
---       then A pairs (agent id, record JSON or '' to delete), C contact pairs, Q queue pairs, L alert
---       pairs, then one customer history record per customer key.
+--       then E outputs (JSON, one per event), then A pairs (agent id, record JSON or '' to delete),
+--       C contact pairs, Q queue pairs, L alert pairs, then one customer history record per customer key.
 -- Records are stored verbatim (cjson would round floats and turn [] into {}); they are decoded
 -- only to re-check the promises.
--- Returns {'duplicate', outputs} | {'conflict', version} | {'applied', version};
+-- Returns {'duplicate', outputs, index} for the first event applied before (0-based; nothing written)
+-- | {'conflict', version} | {'applied', version};
 -- an error reply starting with INVARIANT when a change would break a promise.
 local HEADER = 8
-local stored = redis.call('GET', KEYS[4])
-if stored then
-  return {'duplicate', stored}
+local EVENTS = tonumber(ARGV[3])
+local FIRST_EVENT_KEY = 6
+for i = 0, EVENTS - 1 do
+  local stored = redis.call('GET', KEYS[FIRST_EVENT_KEY + i])
+  if stored then
+    return {'duplicate', stored, tostring(i)}
+  end
 end
 local version = tonumber(redis.call('GET', KEYS[1]) or '0')
 if version ~= tonumber(ARGV[1]) then
   return {'conflict', tostring(version)}
 end
-local agent_end = HEADER + 2 * tonumber(ARGV[4])
+local OUTPUTS = HEADER + 1
+local PAIRS = HEADER + EVENTS
+local agent_end = PAIRS + 2 * tonumber(ARGV[4])
 local contact_end = agent_end + 2 * tonumber(ARGV[5])
 local queue_end = contact_end + 2 * tonumber(ARGV[6])
 local alert_end = queue_end + 2 * tonumber(ARGV[7])
@@ -28,7 +35,7 @@ local alert_end = queue_end + 2 * tonumber(ARGV[7])
 -- only: (A) a contact an agent newly holds is assigned to it, (B) a contact leaving an agent is
 -- released by that agent in the same commit.
 local new_agents, new_contacts = {}, {}
-for i = HEADER + 1, agent_end, 2 do new_agents[ARGV[i]] = ARGV[i + 1] end
+for i = PAIRS + 1, agent_end, 2 do new_agents[ARGV[i]] = ARGV[i + 1] end
 for i = agent_end + 1, contact_end, 2 do new_contacts[ARGV[i]] = ARGV[i + 1] end
 
 local function contact_now(contact_id)
@@ -93,15 +100,18 @@ local function write(hash, from, to)
     end
   end
 end
-write(KEYS[2], HEADER + 1, agent_end)
+write(KEYS[2], PAIRS + 1, agent_end)
 write(KEYS[3], agent_end + 1, contact_end)
-write(KEYS[5], contact_end + 1, queue_end)
-write(KEYS[6], queue_end + 1, alert_end)
-for i = 7, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[alert_end + i - 6], 'EX', tonumber(ARGV[8]))
+write(KEYS[4], contact_end + 1, queue_end)
+write(KEYS[5], queue_end + 1, alert_end)
+local first_customer_key = FIRST_EVENT_KEY + EVENTS
+for i = first_customer_key, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[alert_end + 1 + i - first_customer_key], 'EX', tonumber(ARGV[8]))
 end
-if #ARGV > HEADER then
+if alert_end > PAIRS or #KEYS >= first_customer_key then
   version = redis.call('INCR', KEYS[1])
 end
-redis.call('SET', KEYS[4], ARGV[3], 'EX', tonumber(ARGV[2]))
+for i = 0, EVENTS - 1 do
+  redis.call('SET', KEYS[FIRST_EVENT_KEY + i], ARGV[OUTPUTS + i], 'EX', tonumber(ARGV[2]))
+end
 return {'applied', tostring(version)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from contact_router.state.store import (
     Changes,
     CommitResult,
     CommitStatus,
+    Outbox,
     OutputRecord,
     Reindex,
     Snapshot,
@@ -67,16 +68,16 @@ class InMemoryStore:
         self,
         domain: str,
         expected_version: int,
-        event_id: str,
+        events: Sequence[Outbox],
         changes: Changes,
-        outputs: list[OutputRecord],
         reindex: Reindex | None = None,
     ) -> CommitResult:
         if reindex is not None:
             self._index_deadline(domain, reindex.deadline)
         d = self._domains.setdefault(domain, _Domain())
-        if event_id in d.events:
-            return CommitResult(CommitStatus.DUPLICATE, d.version, d.events[event_id])
+        for index, event in enumerate(events):
+            if event.event_id in d.events:
+                return CommitResult(CommitStatus.DUPLICATE, d.version, d.events[event.event_id], index)
         if d.version != expected_version:
             return CommitResult(CommitStatus.CONFLICT, d.version)
         if changes:
@@ -91,7 +92,8 @@ class InMemoryStore:
             _write(d.alerts, changes.alerts, alert_to_record)
             _write(d.customers, changes.customers, customer_to_record)
             d.version += 1
-        d.events[event_id] = list(outputs)
+        for event in events:
+            d.events[event.event_id] = list(event.outputs)
         return CommitResult(CommitStatus.APPLIED, d.version)
 
     def _index_deadline(self, domain: str, deadline: float | None) -> None:

@@ -3,7 +3,7 @@ domain in one slot and one script call can change it atomically."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import TypeVar
 
@@ -41,6 +41,7 @@ from contact_router.state.store import (
     CommitResult,
     CommitStatus,
     InvariantViolation,
+    Outbox,
     OutputRecord,
     Reindex,
     Snapshot,
@@ -190,16 +191,16 @@ class RedisStore:
         self,
         domain: str,
         expected_version: int,
-        event_id: str,
+        events: Sequence[Outbox],
         changes: Changes,
-        outputs: list[OutputRecord],
         reindex: Reindex | None = None,
     ) -> CommitResult:
         k = self.keys(domain)
         args: list[bytes | str | int] = [
-            expected_version, self._event_ttl, encode_outputs(outputs),
+            expected_version, self._event_ttl, len(events),
             len(changes.agents), len(changes.contacts), len(changes.queues), len(changes.alerts), self._customer_ttl,
         ]  # fmt: skip
+        args += [encode_outputs(event.outputs) for event in events]
         for records, encode in (
             (changes.agents, agent_to_record),
             (changes.contacts, contact_to_record),
@@ -208,7 +209,7 @@ class RedisStore:
         ):
             for key, value in records.items():
                 args += [key, b"" if value is None else encode(value)]
-        keys = [k.version, k.agents, k.contacts, k.event(event_id), k.queues, k.alerts]
+        keys = [k.version, k.agents, k.contacts, k.queues, k.alerts] + [k.event(e.event_id) for e in events]
         for ref, history in changes.customers.items():
             keys.append(k.customer(ref))
             args.append(customer_to_record(history))
@@ -243,10 +244,10 @@ class RedisStore:
                 raise InvariantViolation(str(reply)) from None
             if isinstance(reply, Exception):
                 raise reply
-        status, payload = replies[0]  # type: ignore[misc]
+        status, payload, *duplicate = replies[0]  # type: ignore[misc]
         status = CommitStatus(status.decode())
         if status is CommitStatus.DUPLICATE:
-            return CommitResult(status, expected_version, decode_outputs(payload))
+            return CommitResult(status, expected_version, decode_outputs(payload), int(duplicate[0]))
         return CommitResult(status, int(payload))
 
     async def indexed_deadlines(self) -> dict[str, float]:

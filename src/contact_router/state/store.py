@@ -1,12 +1,14 @@
-"""The store interface: load a domain's state, commit one event's changes atomically.
+"""The store interface: load a domain's state, commit the changes of one or more events atomically.
 
-A commit succeeds only if the domain is still at the version the decision was computed on and the
-event was not applied before; the outputs are kept with the event id (an outbox), so a redelivered
-event re-emits exactly the outputs of its first application.
+A commit succeeds only if the domain is still at the version the decisions were computed on and none
+of its events was applied before; each event's outputs are kept with its id (an outbox), so a
+redelivered event re-emits exactly the outputs of its first application. Committing many consecutive
+events of a domain at once costs one round trip instead of one per event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -25,6 +27,14 @@ class OutputRecord:
 
 
 @dataclass(frozen=True)
+class Outbox:
+    """One applied event's id and the outputs it produced, kept together so a redelivery re-emits them."""
+
+    event_id: str
+    outputs: list[OutputRecord]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     version: int
     state: DomainState
@@ -32,7 +42,7 @@ class Snapshot:
 
 class CommitStatus(StrEnum):
     APPLIED = "applied"
-    DUPLICATE = "duplicate"  # the event was applied before: publish the stored outputs again
+    DUPLICATE = "duplicate"  # an event was applied before: nothing written; its stored outputs returned
     CONFLICT = "conflict"  # the domain changed since it was loaded: reload and decide again
 
 
@@ -40,7 +50,8 @@ class CommitStatus(StrEnum):
 class CommitResult:
     status: CommitStatus
     version: int = 0
-    outputs: list[OutputRecord] = field(default_factory=list)
+    outputs: list[OutputRecord] = field(default_factory=list)  # DUPLICATE: the stored outputs of...
+    duplicate: int = 0  # ...the first event (its index in the commit) that was applied before
 
 
 class StoreLost(RuntimeError):
@@ -54,7 +65,7 @@ class InvariantViolation(RuntimeError):
 
 @dataclass(frozen=True)
 class Changes:
-    """What one event changed: records to write, and ids to delete (value None). Customer histories
+    """What the events of a commit changed: records to write, and ids to delete (value None). Customer histories
     are never deleted by an event: they expire with the store's customer TTL."""
 
     agents: dict[str, Agent | None]
@@ -93,13 +104,13 @@ class StateStore(Protocol):
         self,
         domain: str,
         expected_version: int,
-        event_id: str,
+        events: Sequence[Outbox],
         changes: Changes,
-        outputs: list[OutputRecord],
         reindex: Reindex | None = None,
     ) -> CommitResult:
-        """Apply one event's changes and keep its outputs, atomically, if the domain is still at
-        `expected_version` and the event is new; with `reindex`, also update the deadline index."""
+        """Apply the changes of these consecutive events and keep their outputs, atomically, if the
+        domain is still at `expected_version` and every event is new; with `reindex`, also update the
+        deadline index."""
         ...
 
     async def load_customers(self, domain: str, refs: list[str]) -> dict[str, CustomerHistory]:
