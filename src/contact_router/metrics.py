@@ -113,8 +113,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )
         self.processing = Histogram(
-            "contact_router_processing_seconds", "Time to process one input record (decode, route, commit).",
+            "contact_router_processing_seconds",
+            "Time to process one input record (decode, route, commit; a batch's time shared by its records).",
             buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.batch_size = Histogram(
+            "contact_router_batch_records", "Input records processed together (one store commit per domain among them).",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), registry=r,
         )
         self.timers_fired = Counter(
             "contact_router_timers_fired", "timer.fired events published for owned domains.", registry=r

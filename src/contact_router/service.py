@@ -224,12 +224,14 @@ class RoutingService:
             state = snapshot.state
             looked_up = await self._load_customers(domain, state, items, set())
             steps: list[Processed] = []
+            outboxes: list[Outbox] = []
             for item in items:
                 looked_up = await self._load_customers(domain, state, [item], looked_up)
+                changes_before = state.change_count
                 steps.append(self._apply_event(state, item))
+                outboxes.append(Outbox(item.envelope.id, steps[-1].outputs, state.change_count > changes_before))
             deadline = self._engine.next_deadline(state)
             reindex = self._reindex(domain, deadline, items[-1].envelope.timestamp)
-            outboxes = [Outbox(item.envelope.id, step.outputs) for item, step in zip(items, steps, strict=True)]
             try:
                 result = await self._store.commit(domain, snapshot.version, outboxes, Changes.of(state), reindex)
             except InvariantViolation as exc:

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         None, description="Secret key (32+ characters) customer references are hashed with (HMAC-SHA256) before "
         "they are stored; the worker does not start without it.",
     )
+    batch_max_events: int = Field(
+        500, gt=0, description="Input records taken at once; each domain's events among them are committed to Redis together.",
+    )
+    batch_wait_seconds: float = Field(
+        0.002, gt=0, description="How long a worker waits for more records before processing what it has "
+        "(added to decision latency when traffic is light).",
+    )
     timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
     health_interval_seconds: float = Field(5.0, gt=0, description="How often consumer lag and Redis/Kafka reachability are checked.")
     consumer_stall_seconds: float = Field(

@@ -127,35 +127,44 @@ class DomainState:
     changed_queues: set[str] = field(default_factory=set)
     changed_alerts: set[str] = field(default_factory=set)
     changed_customers: set[str] = field(default_factory=set)
+    # Changes recorded so far (touches, removals): tells whether one event of a batch changed anything.
+    change_count: int = field(default=0, compare=False)
 
     def touch_agent(self, agent: Agent) -> None:
         self.agents[agent.agent_id] = agent
         self.changed_agents.add(agent.agent_id)
+        self.change_count += 1
 
     def touch_contact(self, contact: Contact) -> None:
         self.contacts[contact.contact_id] = contact
         self.changed_contacts.add(contact.contact_id)
+        self.change_count += 1
 
     def remove_contact(self, contact_id: str) -> None:
         """Forget a finished contact; the change set records the removal."""
         self.contacts.pop(contact_id, None)
         self.changed_contacts.add(contact_id)
+        self.change_count += 1
 
     def touch_queue(self, queue: str, stats: QueueStats) -> None:
         self.queues[queue] = stats
         self.changed_queues.add(queue)
+        self.change_count += 1
 
     def touch_alert(self, alert: ActiveAlert) -> None:
         self.alerts[alert.key] = alert
         self.changed_alerts.add(alert.key)
+        self.change_count += 1
 
     def remove_alert(self, key: str) -> None:
         self.alerts.pop(key, None)
         self.changed_alerts.add(key)
+        self.change_count += 1
 
     def touch_customer(self, ref: str, history: CustomerHistory) -> None:
         self.customers[ref] = history
         self.changed_customers.add(ref)
+        self.change_count += 1
 
     def waiting(self) -> list[Contact]:
         return [c for c in self.contacts.values() if c.status is ContactStatus.WAITING]

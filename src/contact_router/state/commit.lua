@@ -2,7 +2,8 @@
 -- KEYS: 1 version, 2 agents hash, 3 contacts hash, 4 queues hash, 5 alerts hash, then one event
 --       (outbox) key per event (E), then one key per customer history written.
 -- ARGV: 1 expected version, 2 event ttl seconds, 3 events (E), 4 agent entries (A), 5 contact
---       entries (C), 6 queue entries (Q), 7 alert entries (L), 8 customer ttl seconds,
+--       entries (C), 6 queue entries (Q), 7 alert entries (L), 8 customer ttl seconds, 9 version steps
+--       (the events that changed the state: the version counts events, however they are batched),
 --       then E outputs (JSON, one per event), then A pairs (agent id, record JSON or '' to delete),
 --       C contact pairs, Q queue pairs, L alert pairs, then one customer history record per customer key.
 -- Records are stored verbatim (cjson would round floats and turn [] into {}); they are decoded
@@ -10,7 +11,7 @@
 -- Returns {'duplicate', outputs, index} for the first event applied before (0-based; nothing written)
 -- | {'conflict', version} | {'applied', version};
 -- an error reply starting with INVARIANT when a change would break a promise.
-local HEADER = 8
+local HEADER = 9
 local EVENTS = tonumber(ARGV[3])
 local FIRST_EVENT_KEY = 6
 for i = 0, EVENTS - 1 do
@@ -108,8 +109,8 @@ local first_customer_key = FIRST_EVENT_KEY + EVENTS
 for i = first_customer_key, #KEYS do
   redis.call('SET', KEYS[i], ARGV[alert_end + 1 + i - first_customer_key], 'EX', tonumber(ARGV[8]))
 end
-if alert_end > PAIRS or #KEYS >= first_customer_key then
-  version = redis.call('INCR', KEYS[1])
+if tonumber(ARGV[9]) > 0 then
+  version = redis.call('INCRBY', KEYS[1], ARGV[9])
 end
 for i = 0, EVENTS - 1 do
   redis.call('SET', KEYS[FIRST_EVENT_KEY + i], ARGV[OUTPUTS + i], 'EX', tonumber(ARGV[2]))

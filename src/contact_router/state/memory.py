@@ -91,7 +91,7 @@ class InMemoryStore:
             _write(d.queues, changes.queues, queue_to_record)
             _write(d.alerts, changes.alerts, alert_to_record)
             _write(d.customers, changes.customers, customer_to_record)
-            d.version += 1
+        d.version += sum(1 for event in events if event.changed_state)
         for event in events:
             d.events[event.event_id] = list(event.outputs)
         return CommitResult(CommitStatus.APPLIED, d.version)

@@ -199,6 +199,7 @@ class RedisStore:
         args: list[bytes | str | int] = [
             expected_version, self._event_ttl, len(events),
             len(changes.agents), len(changes.contacts), len(changes.queues), len(changes.alerts), self._customer_ttl,
+            sum(1 for event in events if event.changed_state),
         ]  # fmt: skip
         args += [encode_outputs(event.outputs) for event in events]
         for records, encode in (

@@ -32,6 +32,9 @@ class Outbox:
 
     event_id: str
     outputs: list[OutputRecord]
+    # Each event that changed the state is one step of the domain's version, however the events were
+    # batched: a rebuild replaying them in other batches ends at the same version.
+    changed_state: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The Faust app factory: one agent over the co-partitioned input topics, concurrency 1, and the
+"""The Faust app factory: one agent over the co-partitioned input topics, concurrency 1, taking
+records in batches (each domain's events in a batch are committed to Redis together), and the
 timers of the domains this worker owns.
 
 Concurrency stays 1 per agent: faust-streaming #606 commits past unprocessed offsets otherwise.
@@ -21,7 +22,7 @@ from contact_router.security import faust_credentials
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.settings import Settings
 from contact_router.state.store import StateStore, StoreLost
-from contact_router.stream.health import EXIT_STORE_LOST, ConsumerWatch
+from contact_router.stream.health import EXIT_PROCESSING_FAILED, EXIT_STORE_LOST, ConsumerWatch
 from contact_router.stream.timers import TimerScheduler, partition_of, timer_event
 
 log = structlog.get_logger("contact_router.stream")
@@ -76,35 +77,48 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
     async def route(stream: faust.StreamT) -> None:
         nonlocal busy
         busy = False  # Faust restarts a crashed agent by calling this again
-        async for event in stream.events():
+        # Batches: whatever arrived within batch_wait_seconds, up to batch_max_events. Faust acks a
+        # batch's events (so their offsets can be committed) only once this loop asks for the next one.
+        async for events in stream.take_events(settings.batch_max_events, within=settings.batch_wait_seconds):
             busy = True
-            message = event.message
-            processed_offsets[message.tp] = message.offset
-            record = SourceRecord(
-                message.topic, message.partition, message.offset, message.key, message.value, message.timestamp
-            )
+            records = []
+            for event in events:
+                message = event.message
+                processed_offsets[message.tp] = message.offset
+                records.append(
+                    SourceRecord(message.topic, message.partition, message.offset, message.key, message.value, message.timestamp)
+                )
             started = time.perf_counter()
             try:
-                processed = await service.process(record)
+                results = await service.process_batch(records)
             except StoreLost as exc:
-                # Nothing was written; the offset is not committed. Restarted, the worker waits for a rebuild.
+                # Nothing was written; the offsets are not committed. Restarted, the worker waits for a rebuild.
                 log.error("store lost, exiting", error=str(exc), exit_code=EXIT_STORE_LOST)
                 os._exit(EXIT_STORE_LOST)
-            for out in processed.outputs:
-                await outputs[out.topic].send(key=out.key.encode(), value=out.value, force=True)
-            metrics.observe(processed, time.perf_counter() - started)
-            if processed.domain is not None:
-                scheduler.set(processed.domain, processed.next_deadline)
-            if processed.result in (Result.DEAD_LETTER, Result.REJECTED):
-                log.warning(
-                    "input dead-lettered",
-                    reason=processed.reason,
-                    kind=processed.reason_kind,
-                    event_type=processed.event_type,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                )
+            except Exception as exc:  # noqa: BLE001 - any failure: leave without acking the batch
+                # Leaving this loop would let Faust ack the batch unprocessed (the generator's cleanup
+                # acks it): exit instead, so its records are delivered again after the restart.
+                log.exception("processing failed, exiting", error=type(exc).__name__, exit_code=EXIT_PROCESSING_FAILED)
+                os._exit(EXIT_PROCESSING_FAILED)
+            for processed in results:
+                for out in processed.outputs:
+                    await outputs[out.topic].send(key=out.key.encode(), value=out.value, force=True)
+            per_event = (time.perf_counter() - started) / len(results)
+            metrics.batch_size.observe(len(results))
+            for record, processed in zip(records, results, strict=True):
+                metrics.observe(processed, per_event)
+                if processed.domain is not None:
+                    scheduler.set(processed.domain, processed.next_deadline)
+                if processed.result in (Result.DEAD_LETTER, Result.REJECTED):
+                    log.warning(
+                        "input dead-lettered",
+                        reason=processed.reason,
+                        kind=processed.reason_kind,
+                        event_type=processed.event_type,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                    )
             busy = False
 
     app.agent(inputs, name="route", concurrency=1)(route)

@@ -28,6 +28,7 @@ from contact_router.metrics import Metrics
 
 EXIT_CONSUMER_STALLED = 75  # EX_TEMPFAIL: a temporary failure, restart me
 EXIT_STORE_LOST = 76  # the store's marker vanished: restarted, the worker waits for `contact-router rebuild`
+EXIT_PROCESSING_FAILED = 70  # EX_SOFTWARE: a batch failed unexpectedly; its offsets stay uncommitted
 
 K = TypeVar("K", bound=Hashable)
 

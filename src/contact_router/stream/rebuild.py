@@ -293,13 +293,11 @@ async def rebuild(
         by_partition = {tp.partition: [tp] for tp in agent_tps}
         for tp in contact_tps:
             by_partition.setdefault(tp.partition, []).append(tp)
-        for _, pair in sorted(by_partition.items()):
-            async for r in _merged(consumer, pair, begin, end):
-                domain = (r.key or b"").decode(errors="replace")
-                if domains is not None and domain not in domains:
-                    continue
-                record = SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp / 1000)
-                processed = await service.process(record)
+        batch: list[SourceRecord] = []
+
+        async def replay(records: list[SourceRecord]) -> None:
+            # In batches, as a worker takes them: one store commit per domain per batch.
+            for processed in await service.process_batch(records):
                 report.results[processed.result.value] += 1
                 if processed.reason_kind is not None:
                     report.dead_letters[processed.reason_kind] += 1
@@ -309,6 +307,18 @@ async def rebuild(
                     if out.topic == settings.topic_routing_decisions:
                         digest = published.get(_decision_id(out.value))
                         report.decisions["unpublished" if digest is None else "matched" if digest == _digest(out.value) else "differs"] += 1
+            records.clear()
+
+        for _, pair in sorted(by_partition.items()):
+            async for r in _merged(consumer, pair, begin, end):
+                domain = (r.key or b"").decode(errors="replace")
+                if domains is not None and domain not in domains:
+                    continue
+                batch.append(SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp / 1000))
+                if len(batch) >= settings.batch_max_events:
+                    await replay(batch)
+        if batch:
+            await replay(batch)
     finally:
         await _stop(consumer)
     if dry_run:
