@@ -70,8 +70,8 @@ class Settings(BaseSettings):
         500, gt=0, description="Input records taken at once; each domain's events among them are committed to Redis together.",
     )
     batch_wait_seconds: float = Field(
-        0.002, gt=0, description="How long a worker waits for more records before processing what it has "
-        "(added to decision latency when traffic is light).",
+        0.02, gt=0, description="A batch is taken as soon as no more records are queued; while they keep coming, "
+        "it grows for at most this long.",
     )
     timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
     health_interval_seconds: float = Field(5.0, gt=0, description="How often consumer lag and Redis/Kafka reachability are checked.")

@@ -22,10 +22,13 @@ from contact_router.security import faust_credentials
 from contact_router.service import Result, RoutingService, SourceRecord
 from contact_router.settings import Settings
 from contact_router.state.store import StateStore, StoreLost
+from contact_router.stream.batches import take_batches
 from contact_router.stream.health import EXIT_PROCESSING_FAILED, EXIT_STORE_LOST, ConsumerWatch
 from contact_router.stream.timers import TimerScheduler, partition_of, timer_event
 
 log = structlog.get_logger("contact_router.stream")
+
+PRODUCER_BATCH_BYTES = 512 * 1024
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -42,6 +45,9 @@ def faust_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # A batch of input makes hundreds of outputs at once. aiokafka's default 16 KiB per partition
+        # batch made sends wait for the one produce request in flight to the broker to finish.
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_commit_interval=1.0,
         # Faust's default is 60 s; routing work is milliseconds per event, so a dead worker's
         # partitions can move much sooner.
@@ -77,9 +83,9 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
     async def route(stream: faust.StreamT) -> None:
         nonlocal busy
         busy = False  # Faust restarts a crashed agent by calling this again
-        # Batches: whatever arrived within batch_wait_seconds, up to batch_max_events. Faust acks a
-        # batch's events (so their offsets can be committed) only once this loop asks for the next one.
-        async for events in stream.take_events(settings.batch_max_events, within=settings.batch_wait_seconds):
+        # Batches: what has arrived, up to batch_max_events (stream/batches.py). A batch's events are
+        # acked (so their offsets can be committed) only once this loop asks for the next one.
+        async for events in take_batches(stream, settings.batch_max_events, settings.batch_wait_seconds):
             busy = True
             records = []
             for event in events:
