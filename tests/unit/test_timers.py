@@ -40,3 +40,10 @@ def test_timer_events_are_valid_inputs_with_ids_derived_from_the_deadline() -> N
     assert first.id == again.id == "timer:bank:1795424405.250"
     decoded = decode_envelope(first.to_bytes())
     assert isinstance(parse_input(decoded), TimerFired) and decoded.timestamp == 1795424405.25
+
+
+def test_a_late_timer_is_timed_when_it_fired_so_it_handles_everything_due_by_then() -> None:
+    late = timer_event("bank", 1795424405.25, fired_at=1795424465.0)
+    assert late.id == "timer:bank:1795424405.250"  # still one id per deadline: fired twice, applied once
+    assert late.timestamp == 1795424465.0
+    assert timer_event("bank", 1795424405.25, fired_at=1795424400.0).timestamp == 1795424405.25  # never early

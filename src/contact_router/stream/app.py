@@ -130,8 +130,10 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
     app.agent(inputs, name="route", concurrency=1)(route)
 
     async def fire_timers() -> None:
-        for domain, deadline in scheduler.due(time.time()):
-            await contact_events.send(key=domain.encode(), value=timer_event(domain, deadline).to_bytes(), force=True)
+        now = time.time()
+        for domain, deadline in scheduler.due(now):
+            event = timer_event(domain, deadline, fired_at=now)
+            await contact_events.send(key=domain.encode(), value=event.to_bytes(), force=True)
             metrics.timers_fired.inc()
 
     app.timer(interval=settings.timer_interval_seconds, name="fire_timers")(fire_timers)

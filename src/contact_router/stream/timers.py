@@ -24,12 +24,16 @@ def partition_of(domain: str, partitions: int) -> int:
     return (murmur2(domain.encode()) & 0x7FFFFFFF) % partitions
 
 
-def timer_event(domain: str, deadline: float) -> Envelope:
-    """The same deadline always gives the same id: timers fired twice are applied once."""
+def timer_event(domain: str, deadline: float, fired_at: float | None = None) -> Envelope:
+    """The same deadline always gives the same id: timers fired twice are applied once. The event's
+    time is when it fired, if later than the deadline: applying it handles everything due by then,
+    so a worker that fell behind catches up in one event. (Timed at the deadline, a late timer
+    handled only what was due by the deadline, and the next one came a round trip later: in a
+    100,000-contact chaos run the timers of busy domains fell 6 minutes behind and never caught up.)"""
     return Envelope(
         id=f"timer:{domain}:{deadline:.3f}",
         type="timer.fired",
-        time=datetime.fromtimestamp(deadline, tz=UTC),
+        time=datetime.fromtimestamp(max(deadline, fired_at if fired_at is not None else deadline), tz=UTC),
         domain=domain,
         source=SOURCE,
         schema_version=SCHEMA_VERSION,
