@@ -172,7 +172,7 @@ class RoutingService:
             outcome = Outcome()
             try:
                 self._limits.check(state, event)
-                outcome = self._engine.handle(state, event, envelope.id, envelope.timestamp)
+                outcome = self._engine.handle(state, event, envelope.id, envelope.timestamp, domain=envelope.domain)
                 outputs = [self._decision_record(envelope, d) for d in outcome.decisions]
                 outputs += [self._alert_record(envelope, a) for a in outcome.alerts]
                 changes = Changes.of(state)
