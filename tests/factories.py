@@ -81,7 +81,7 @@ class WatchedDomain:
 
     def send(self, type_: str, data: dict[str, Any], at: float = 0.0) -> Any:
         env = envelope(type_, data, at=self.start + at - T0.timestamp())
-        outcome = self.engine.handle(self.state, parse_input(env), env.id, env.timestamp)
+        outcome = self.engine.handle(self.state, parse_input(env), env.id, env.timestamp, domain=env.domain)
         self.alerts += outcome.alerts
         self.facts += outcome.facts
         return outcome

@@ -39,13 +39,14 @@ class Engine:
         self.router = Router(self.config)
         self.warnings = EarlyWarning(self.config, forecasts) if early_warnings else None
 
-    def handle(self, state: DomainState, event: InputEvent, event_id: str, now: float) -> Outcome:
-        """Apply the event (raises Rejection when it does not apply, leaving the state unchanged)."""
+    def handle(self, state: DomainState, event: InputEvent, event_id: str, now: float, *, domain: str) -> Outcome:
+        """Apply the event (raises Rejection when it does not apply, leaving the state unchanged);
+        `domain` names the state's domain in the ids of the alerts it raises."""
         if self.warnings is None:
             return Outcome(self.router.handle(state, event, event_id, now))
         before = self.warnings.before(state, event)
         decisions = self.router.handle(state, event, event_id, now)
-        observed = self.warnings.after(state, event, decisions, before, now)
+        observed = self.warnings.after(state, event, decisions, before, now, domain=domain)
         return Outcome(decisions, observed.alerts, observed.facts)
 
     def next_deadline(self, state: DomainState) -> float | None:

@@ -278,7 +278,7 @@ class RoutingService:
         envelope = item.envelope
         try:
             self._limits.check(state, item.event)
-            outcome = self._engine.handle(state, item.event, envelope.id, envelope.timestamp)
+            outcome = self._engine.handle(state, item.event, envelope.id, envelope.timestamp, domain=envelope.domain)
         except Rejection as exc:
             return Processed(
                 Result.REJECTED, [self._dead_letter_record(item.record, exc.reason, envelope)], item.event_type,

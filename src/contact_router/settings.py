@@ -74,6 +74,10 @@ class Settings(BaseSettings):
         "it grows for at most this long.",
     )
     timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
+    timer_retry_seconds: float = Field(
+        5.0, gt=0, description="A fired deadline its domain still reports is fired again only this long after: "
+        "the retry of a timer.fired that was lost; longer than a timer.fired's normal trip through Kafka.",
+    )
     health_interval_seconds: float = Field(5.0, gt=0, description="How often consumer lag and Redis/Kafka reachability are checked.")
     consumer_stall_seconds: float = Field(
         60.0, gt=0, description="Records waiting on an owned partition that is not fetched for this long: a stalled consumer."

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import orjson
 import pytest
 
 from contact_router.alerts.kpis import Abandoned, Answered, Finished
+from contact_router.core import Engine
 from contact_router.routing.config import RoutingConfig
-from tests.factories import WatchedDomain, agent_in, contact
+from contact_router.service import RoutingService, SourceRecord
+from contact_router.state import InMemoryStore
+from tests.factories import PSEUDONYMS, WatchedDomain, agent_in, contact, envelope
 
 # Service level 80% within 20 s; alerts evaluated every 30 s.
 CONFIG = RoutingConfig.model_validate({"default": {"service_level_seconds": 20, "expected_handle_seconds": 120}})
@@ -209,6 +216,28 @@ def test_alert_ids_are_the_same_when_the_events_are_replayed() -> None:
 
     first = run()
     assert first and first == run()
+
+
+def test_alert_ids_differ_between_domains_with_the_same_subjects_at_the_same_time() -> None:
+    """Consumers dedupe by id: two domains' alerts about a contact "c1" must not share one."""
+    service = RoutingService(InMemoryStore(), pseudonyms=PSEUDONYMS, engine=Engine(CONFIG))
+    published: dict[str, list[dict[str, Any]]] = {}
+    for domain in ("bank", "bank-2"):
+        for offset, (type_, data) in enumerate([
+            ("agent.logged_in", agent_in("a1", {})),
+            ("contact.arrived", contact("busy", {})),
+            ("contact.arrived", contact("c1", {})),  # 1st in line behind 120 s of work: a breach predicted
+        ]):
+            env = envelope(type_, data, domain=domain, at=1.0, id_=f"{domain}-{offset}")
+            record = SourceRecord("contact-events", 0, offset, domain.encode(), env.to_bytes(), env.timestamp)
+            processed = asyncio.run(service.process(record))
+            published.setdefault(domain, []).extend(
+                orjson.loads(out.value) for out in processed.outputs if out.topic == "escalation-alerts"
+            )
+    bank, other = ([(a["id"], a["data"]["alert_id"]) for a in published[d]] for d in ("bank", "bank-2"))
+    assert len(bank) == len(other) == 1
+    assert bank[0][0] != other[0][0] and bank[0][1] != other[0][1]
+    assert [a["data"]["subject"]["id"] for a in published["bank"] + published["bank-2"]] == ["c1", "c1"]
 
 
 def test_kpi_facts_answer_abandon_and_finish() -> None:

@@ -29,6 +29,59 @@ def test_replace_keeps_only_the_given_deadlines() -> None:
     assert s.due(10.0) == [("x", 2.0), ("y", 3.0)]
 
 
+def test_a_fired_deadline_still_reported_is_fired_again_only_after_the_retry_interval() -> None:
+    s = TimerScheduler(retry_seconds=5.0)
+    s.set("a", 10.0)
+    assert s.due(10.2) == [("a", 10.0)]
+    # The domain's next event, applied before the timer.fired comes back, reports the same deadline.
+    s.set("a", 10.0)
+    s.set("a", 10.0)
+    assert s.due(10.4) == [] and s.due(15.1) == []
+    # The timer.fired was lost: the deadline is retried once the interval has passed since it fired.
+    assert s.due(15.2) == [("a", 10.0)]
+    s.set("a", 10.0)
+    assert s.due(20.1) == [] and s.due(20.2) == [("a", 10.0)]
+
+
+def test_a_fired_deadline_is_forgotten_when_the_domain_reports_another() -> None:
+    s = TimerScheduler(retry_seconds=5.0)
+    s.set("a", 10.0)
+    assert s.due(10.0) == [("a", 10.0)]
+    s.set("a", 10.0)  # armed for the retry at 15.0
+    s.set("a", 12.0)  # the timer.fired was applied: the next deadline fires on time, the retry not at all
+    assert s.due(12.0) == [("a", 12.0)] and s.due(100.0) == []
+    s.set("a", 12.0)
+    s.set("a", None)  # nothing due any more: nothing is retried
+    s.set("a", 12.0)  # the same deadline again after that is a new one: at once
+    assert s.due(12.5) == [("a", 12.0)]
+
+
+def test_a_fired_deadline_reported_late_fires_at_once_if_the_interval_has_passed() -> None:
+    s = TimerScheduler(retry_seconds=5.0)
+    s.set("a", 10.0)
+    assert s.due(10.0) == [("a", 10.0)]
+    s.set("a", 10.0)  # the first event after a long quiet spell: the timer.fired was lost
+    assert s.due(30.0) == [("a", 10.0)]
+
+
+def test_reassigned_deadlines_fired_before_a_revoke_wait_for_their_retry_and_others_fire() -> None:
+    s = TimerScheduler(retry_seconds=5.0)
+    s.set("a", 10.0)
+    s.set("b", 10.0)
+    s.set("c", 10.0)
+    assert s.due(10.0) == [("a", 10.0), ("b", 10.0), ("c", 10.0)]
+    s.set("d", 11.0)
+    s.disarm()  # partitions revoked: nothing fires until they are assigned again
+    assert s.due(11.0) == [] and len(s) == 0
+    # Assigned again, from the store's index: "a" still at the deadline fired (its timer.fired is
+    # in flight), "b" moved on, "c" went to another worker, "d" was never fired.
+    s.replace([("a", 10.0), ("b", 13.0), ("d", 11.0)])
+    assert s.due(13.0) == [("d", 11.0), ("b", 13.0)]
+    assert s.due(15.0) == [("a", 10.0)]
+    s.replace([("c", 10.0)])  # "c" comes back later: nothing is remembered of it, it fires at once
+    assert s.due(15.0) == [("c", 10.0)]
+
+
 def test_partition_of_matches_the_producers_default_partitioner() -> None:
     for domain in ["bank", "site-1", "demo-bank-3f2a", "ü-domain"]:
         for n in (1, 3, 6, 12):

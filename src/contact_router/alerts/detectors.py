@@ -76,9 +76,16 @@ class EarlyWarning:
         return dataclasses.replace(contact) if contact is not None else None
 
     def after(
-        self, state: DomainState, event: InputEvent, decisions: list[Decision], before: Contact | None, now: float
+        self,
+        state: DomainState,
+        event: InputEvent,
+        decisions: list[Decision],
+        before: Contact | None,
+        now: float,
+        *,
+        domain: str,
     ) -> Observed:
-        watch = _Watch(self, state, now)
+        watch = _Watch(self, domain, state, now)
         watch.count(event, decisions, before)
         watch.check_event(event, decisions, before)
         if isinstance(event, TimerFired):
@@ -124,13 +131,13 @@ def _firing(state: DomainState, kind: str, subject_kind: str, subject_id: str) -
 class _Watch:
     """One event's worth of detection."""
 
-    def __init__(self, owner: EarlyWarning, state: DomainState, now: float) -> None:
+    def __init__(self, owner: EarlyWarning, domain: str, state: DomainState, now: float) -> None:
         self.config = owner.config
         self.owner = owner
         self.state = state
         self.now = now
         self.due_by = now + DUE_TOLERANCE_SECONDS  # timer deadlines up to this are reached
-        self.book = AlertBook(state, now)
+        self.book = AlertBook(domain, state, now)
         self.facts: list[Fact] = []
 
     # ------------------------------------------------------------------ KPI facts

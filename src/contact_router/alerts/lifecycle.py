@@ -1,8 +1,9 @@
 """An alert's life: it fires once per subject, resolves once, and a queue or agent alert then cools
 down before it may fire again, so a figure hovering at its threshold does not flood supervisors.
 
-Ids derive from the alert's kind, subject and firing time (event time), so replaying the same events
-raises the same alerts with the same ids.
+Ids derive from the domain, the alert's kind, its subject and its firing time (event time), so
+replaying the same events raises the same alerts with the same ids, and two domains with the same
+contact, queue or agent ids never share one (consumers dedupe by id).
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from contact_router.routing.model import DUE_TOLERANCE_SECONDS, DomainState
 Evidence = dict[str, float | int | str]
 
 
+def alert_id(domain: str, kind: str, subject_kind: str, subject_id: str, fired_at: float) -> str:
+    """`<domain>/<kind>:<subject kind>:<subject id>:<fired at, epoch ms>`. A domain cannot contain
+    "/" and the time is the last field, so two different alerts never get the same id."""
+    return f"{domain}/{kind}:{subject_kind}:{subject_id}:{round(fired_at * 1000)}"
+
+
 class AlertBook:
     """Fires and resolves alerts on a domain's state, collecting the EscalationAlert outputs."""
 
-    def __init__(self, state: DomainState, now: float) -> None:
+    def __init__(self, domain: str, state: DomainState, now: float) -> None:
+        self.domain = domain
         self.state = state
         self.now = now
         self.outputs: list[EscalationAlert] = []
@@ -38,7 +46,7 @@ class AlertBook:
         if known is not None and (known.resolved_at is None or known.resolved_at + known.cooldown_seconds > self.now):
             return  # firing already, or cooling down
         alert = ActiveAlert(
-            alert_id=f"{kind}:{subject_kind}:{subject_id}:{round(self.now * 1000)}",
+            alert_id=alert_id(self.domain, kind, subject_kind, subject_id, self.now),
             kind=kind,
             severity=severity,
             subject_kind=subject_kind,

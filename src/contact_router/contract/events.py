@@ -258,7 +258,10 @@ class EscalationSubject(_Payload):
 class EscalationAlert(_Payload):
     """An early warning for supervisors, firing or resolved."""
 
-    alert_id: str
+    alert_id: str = Field(
+        description="The same when firing and resolved, and when replayed; unique across domains: "
+        "<domain>/<kind>:<subject kind>:<subject id>:<fired at, epoch ms>. Best treated as opaque."
+    )
     kind: str = Field(description="e.g. sla_at_risk, sentiment_falling, handle_time_high.")
     severity: Literal["info", "warning", "page"]
     subject: EscalationSubject

@@ -332,7 +332,7 @@ class OfflineSimulator:
     def _apply(self, event: InputEvent, t: float) -> None:
         self._events += 1
         event_id = f"off-{self._events}"
-        outcome = self.engine.handle(self.state, event, event_id, EPOCH + t)
+        outcome = self.engine.handle(self.state, event, event_id, EPOCH + t, domain=self.domain)
         decisions = outcome.decisions
         self.state.clear_changes()
         self.alerts += [(t, alert) for alert in outcome.alerts]

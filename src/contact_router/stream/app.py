@@ -70,7 +70,7 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
     inputs = app.topic(settings.topic_contact_events, settings.topic_agent_events)
     input_names = {settings.topic_contact_events, settings.topic_agent_events}
     contact_events = app.topic(settings.topic_contact_events)
-    scheduler = TimerScheduler()
+    scheduler = TimerScheduler(settings.timer_retry_seconds)
     outputs = {
         name: app.topic(name)
         for name in (settings.topic_routing_decisions, settings.topic_dead_letters, settings.topic_escalation_alerts)
@@ -168,7 +168,7 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         # Another worker may own these domains next: cached state and timers are no longer ours.
         service.forget_cached()
-        scheduler.replace([])
+        scheduler.disarm()  # on_assigned arms the owned domains' deadlines again
         metrics.owned_partitions.set(0)
         metrics.consumer_lag.clear()
         watch.detector.forget()

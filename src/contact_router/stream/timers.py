@@ -43,35 +43,66 @@ def timer_event(domain: str, deadline: float, fired_at: float | None = None) -> 
 
 class TimerScheduler:
     """The next deadline per domain, and which are due. One deadline per domain is enough: applying
-    a timer.fired handles everything due and tells the next one."""
+    a timer.fired handles everything due and tells the next one.
 
-    def __init__(self) -> None:
-        self._deadline: dict[str, float] = {}
-        self._heap: list[tuple[float, str]] = []
+    A fired deadline is remembered until the domain's deadline changes: the domain's next events,
+    processed before the timer.fired comes back through Kafka, still report it as the next one, and
+    firing it again at once would publish a duplicate whose outputs are re-emitted. Reported again,
+    it is re-armed for `retry_seconds` after it fired instead: the retry of a timer.fired that was
+    lost (sent but never consumed), which only a deadline that did not move can tell.
+    """
+
+    def __init__(self, retry_seconds: float = 5.0) -> None:
+        self._retry = retry_seconds
+        self._armed: dict[str, tuple[float, float]] = {}  # domain -> (deadline, when it fires)
+        self._fired: dict[str, tuple[float, float]] = {}  # domain -> (deadline, when it last fired)
+        self._heap: list[tuple[float, str, float]] = []  # (when it fires, domain, deadline); stale entries skipped
 
     def set(self, domain: str, deadline: float | None) -> None:
+        """The domain's next deadline as its last applied event reports it (None: it needs none)."""
         if deadline is None:
-            self._deadline.pop(domain, None)
+            self._armed.pop(domain, None)
+            self._fired.pop(domain, None)
             return
-        if self._deadline.get(domain) != deadline:
-            self._deadline[domain] = deadline
-            heapq.heappush(self._heap, (deadline, domain))
+        self._arm(domain, deadline)
 
     def due(self, now: float) -> list[tuple[str, float]]:
-        """Deadlines reached by `now`, each once; stale heap entries are skipped."""
+        """Deadlines whose firing time `now` has reached, each once, remembered as fired at `now`."""
         fired = []
         while self._heap and self._heap[0][0] <= now:
-            deadline, domain = heapq.heappop(self._heap)
-            if self._deadline.get(domain) == deadline:
-                del self._deadline[domain]
+            at, domain, deadline = heapq.heappop(self._heap)
+            if self._armed.get(domain) == (deadline, at):
+                del self._armed[domain]
+                self._fired[domain] = (deadline, now)
                 fired.append((domain, deadline))
         return fired
 
     def replace(self, deadlines: Iterable[tuple[str, float]]) -> None:
-        self._deadline.clear()
+        """Arm exactly these deadlines (those of the domains now owned, e.g. from the store's index
+        on assignment). One this scheduler fired already is re-armed for its retry time, as in
+        `set`; what is remembered of other domains, or of other deadlines, is forgotten."""
+        given = dict(deadlines)
+        self._fired = {d: f for d, f in self._fired.items() if given.get(d) == f[0]}
+        self._armed.clear()
         self._heap.clear()
-        for domain, deadline in deadlines:
-            self.set(domain, deadline)
+        for domain, deadline in given.items():
+            self._arm(domain, deadline)
+
+    def disarm(self) -> None:
+        """Fire nothing until the next `replace` (partitions revoked), but remember what was fired:
+        if the same worker gets the domain back, its in-flight timer.fired is not fired again at once."""
+        self._armed.clear()
+        self._heap.clear()
+
+    def _arm(self, domain: str, deadline: float) -> None:
+        fired = self._fired.get(domain)
+        if fired is not None and fired[0] != deadline:
+            del self._fired[domain]  # the deadline moved: the one fired was applied (or is moot)
+            fired = None
+        at = deadline if fired is None else max(deadline, fired[1] + self._retry)
+        if self._armed.get(domain) != (deadline, at):
+            self._armed[domain] = (deadline, at)
+            heapq.heappush(self._heap, (at, domain, deadline))
 
     def __len__(self) -> int:
-        return len(self._deadline)
+        return len(self._armed)
