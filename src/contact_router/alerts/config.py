@@ -28,7 +28,7 @@ class AlertPolicy(BaseModel):
     # Queues
     sla_projection: bool = Field(True, description="Warn when the half hour's service level is projected below target.")
     sla_certainty_z: float = Field(
-        1.25, ge=0, description="Warn only when the projection stays below target by this many standard deviations "
+        1.5, ge=0, description="Warn only when the projection stays below target by this many standard deviations "
         "of what is still to happen (0: warn on the projection itself).",
     )
     sla_late_certainty_z: float = Field(
