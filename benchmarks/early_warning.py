@@ -4,12 +4,17 @@ happened (sim/warning_quality.py has the definitions). Counts add up over the da
 With --forecast, each replayed day's queues get an arrivals forecast fitted only on the days before it
 (sim/replay_forecast.py), which the forecast-driven detectors need.
 
-    contact-router bench warnings [--scenario scenarios/bank-day.yaml] [--first 1999-03-01] [--days 14] [--forecast]
+    contact-router bench warnings [--scenario scenarios/bank-day.yaml] [--first 1999-03-01 ...] [--days 14] [--forecast]
+
+Several --first dates make one pooled run over several windows of --days days each (a tuning set
+spread over the year); each window draws its seeds as it would alone (0, 1, ...), so a window's
+share of the pool is what the window alone measures.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -43,8 +48,13 @@ def days_of(scenario: Scenario, first: date | None, days: int) -> list[tuple[str
     return dated
 
 
+def windows_of(scenario: Scenario, firsts: Sequence[date | None], days: int) -> list[tuple[int, Scenario]]:
+    """(seed, scenario) for every day of every window; seeds restart at 0 in each window."""
+    return [(seed, variant) for first in firsts for seed, (_, variant) in enumerate(days_of(scenario, first, days))]
+
+
 def measure(
-    scenario: Scenario, first: date | None, days: int, forecast: bool = False
+    scenario: Scenario, firsts: Sequence[date | None], days: int, forecast: bool = False
 ) -> tuple[list[KindQuality], dict[str, float]]:
     runs: dict[str, list[KindQuality]] = {}
     contacts = 0
@@ -52,7 +62,7 @@ def measure(
     if forecast and scenario.replay is None:
         raise ValueError("--forecast needs a replayed scenario: forecasts are fitted on the days before each one")
     history = read_half_hours(scenario.replay.csv) if forecast and scenario.replay is not None else {}
-    for seed, (_, variant) in enumerate(days_of(scenario, first, days)):
+    for seed, variant in windows_of(scenario, firsts, days):
         forecasts = replay_forecasts(variant, history) if forecast else None
         sim = OfflineSimulator.from_scenario(variant, seed=seed, forecasts=forecasts)
         sim.run()
@@ -69,13 +79,14 @@ def measure(
         for quality in qualities:
             runs.setdefault(quality.kind, []).append(quality)
     combined = [KindQuality.combined(found) for found in runs.values()]
-    return combined, {"days": days, "contacts": contacts, "seconds": time.perf_counter() - started}
+    return combined, {"days": days * len(firsts), "contacts": contacts, "seconds": time.perf_counter() - started}
 
 
-def render(path: Path, first: date | None, days: int, forecast: bool = False) -> str:
+def render(path: Path, firsts: Sequence[date | None], days: int, forecast: bool = False) -> str:
     scenario = load_scenario(path)
-    qualities, run = measure(scenario, first, days, forecast)
-    label = f"{first or (scenario.replay.date if scenario.replay else 'seeded')}, {days} days"
+    qualities, run = measure(scenario, firsts, days, forecast)
+    starts = ", ".join(str(first or (scenario.replay.date if scenario.replay else "seeded")) for first in firsts)
+    label = f"{starts}, {days} days" + (" each" if len(firsts) > 1 else "")
     label += ", forecasts fitted on the days before each" if forecast else ""
     lines = [
         f"### {path.name} ({label}, {run['contacts']} contacts, {run['seconds']:.1f} s)",

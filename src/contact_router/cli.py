@@ -443,8 +443,11 @@ def bench_forecast(
 @bench.command("warnings")
 def bench_warnings(
     scenario: Annotated[list[Path] | None, typer.Option(help="Scenario YAML (repeatable).")] = None,
-    first: Annotated[str | None, typer.Option(help="Replays: first date (YYYY-MM-DD); default the scenario's.")] = None,
-    days: Annotated[int, typer.Option(min=1, help="Consecutive replayed days (or seeds) per scenario.")] = 14,
+    first: Annotated[
+        list[str] | None,
+        typer.Option(help="Replays: first date (YYYY-MM-DD) of a window; repeat to pool several. Default the scenario's."),
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, help="Consecutive replayed days (or seeds) per window.")] = 14,
     forecast: Annotated[
         bool, typer.Option(help="Replays: give the queues a forecast fitted on the days before each replayed day.")
     ] = False,
@@ -455,9 +458,9 @@ def bench_warnings(
 
     from benchmarks.early_warning import render
 
-    start = date.fromisoformat(first) if first else None
+    starts = [date.fromisoformat(f) for f in first] if first else [None]
     for path in scenario or [Path("scenarios/bank-day.yaml")]:
-        typer.echo(render(path, start, days, forecast))
+        typer.echo(render(path, starts, days, forecast))
 
 
 @bench.command("throughput")

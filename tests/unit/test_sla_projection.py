@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from contact_router.alerts.outlook import later_service_level, later_variance, queue_outlook
+from contact_router.alerts.config import AlertPolicy
+from contact_router.alerts.outlook import certainty_z, later_service_level, later_variance, queue_outlook
 from contact_router.alerts.state import PeriodCounts, QueueStats
 from contact_router.contract import Channel
 from contact_router.routing.config import QueuePolicy
@@ -49,3 +50,40 @@ def test_a_queue_answering_late_despite_its_staffing_is_projected_by_its_record(
     assert trusting > 0.95
     assert tempered < trusting - 0.05
     assert _outlook(PeriodCounts(arrived=20, answered=20, met=20), prior=20.0) > 0.95
+
+
+def test_less_certainty_is_needed_late_in_the_half_hour() -> None:
+    rules = AlertPolicy(sla_certainty_z=1.25, sla_late_certainty_z=0.75, sla_late_after_seconds=960)
+    assert certainty_z(rules, 600.0) == 1.25
+    assert certainty_z(rules, 959.0) == 1.25
+    assert certainty_z(rules, 960.0) == 0.75
+
+
+def _overloaded(patience: float | None, now: float = 600.0) -> tuple[float, float]:
+    """Two agents for 60 calls an hour (40 in the 40 minutes seen) of 200 s: 3.3 erlangs, where
+    Erlang C's queue grows without bound."""
+    policy = QueuePolicy.model_validate({"alerts": {"sla_prior_contacts": 1e9, "patience_seconds": patience}})
+    stats = QueueStats(period_start=0.0, current=PeriodCounts(arrived=40, answered=10, met=10), aht=200.0)
+    stats.skills = {"retail": 1}
+    agents = [Agent(f"a{i}", {"retail": 2}, {Channel.VOICE: 1}) for i in range(2)]
+    view = queue_outlook("retail", stats, policy, agents, [], now=now, forecast=None)
+    assert view.projected_service_level is not None and view.projected_upper is not None
+    return view.projected_service_level, view.projected_upper
+
+
+def test_with_a_patience_later_contacts_get_erlang_a_s_service_level() -> None:
+    # 10 answered in time, then the rest of the half hour at the model's service level (the record
+    # weighs nothing here): Erlang C gives them none; Erlang A, with customers hanging up after
+    # 4 minutes on average, answers some in time.
+    erlang_c_projection, _ = _overloaded(None)
+    erlang_a_projection, _ = _overloaded(240.0)
+    assert erlang_c_projection == pytest.approx(10 / (10 + 20))  # 20 minutes at one call a minute, none in time
+    assert erlang_a_projection > erlang_c_projection + 0.02
+
+
+def test_the_projection_s_margin_narrows_once_late_in_the_half_hour() -> None:
+    early_projection, early_upper = _overloaded(240.0, now=900.0)
+    late_projection, late_upper = _overloaded(240.0, now=1000.0)
+    z_early, z_late = AlertPolicy().sla_certainty_z, AlertPolicy().sla_late_certainty_z
+    assert z_late < z_early
+    assert (late_upper - late_projection) < (early_upper - early_projection)

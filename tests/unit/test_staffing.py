@@ -86,3 +86,18 @@ def test_the_staffing_command_for_planners() -> None:
         app, ["staffing", "--calls", "100", "--aht", "180", "--threshold", "20", "--agents", "12", "--patience", "120"]
     )
     assert result.exit_code == 0 and "Erlang A" in result.output and "with 12 agents" in result.output
+
+
+def test_erlang_a_leaves_out_only_states_that_cannot_be_answered_in_time() -> None:
+    from scipy.stats import poisson
+
+    from contact_router.staffing.erlang import _reach
+
+    service, theta, threshold = 14 / 200, 1 / 240, 20.0
+    kept = _reach(service, theta, threshold, 10_000)
+    assert 30 < kept < 10_000
+    # From the first state left out, kept + 1 steps at the fastest rate any state there has: a chance
+    # far below what a service level can show.
+    assert poisson.sf(kept, (service + (kept + 1) * theta) * threshold) < 1e-15
+    assert _reach(service, theta, threshold, 5) == 5  # never more states than there are
+    assert _reach(service, 1.0, threshold, 500) == 500  # patience shorter than the threshold: keep all

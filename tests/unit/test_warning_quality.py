@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from contact_router.contract.events import EscalationAlert, EscalationSubject
 from contact_router.routing.config import RoutingConfig
 from contact_router.sim.offline import EPOCH, Wait
+from contact_router.sim.scenario import load_scenario
 from contact_router.sim.warning_quality import contact_quality, lasting_quality, queue_quality, surges
 
 CONFIG = RoutingConfig.model_validate({"default": {"service_level_seconds": 20, "alerts": {"min_offered": 2}}})
@@ -64,12 +66,22 @@ def test_bench_warnings_reports_every_alert_kind() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from benchmarks.early_warning import render
 
-    table = render(Path(__file__).resolve().parents[2] / "scenarios/bank-day.yaml", None, 1)
+    table = render(Path(__file__).resolve().parents[2] / "scenarios/bank-day.yaml", [None], 1)
     for kind in ("sla_at_risk", "contact_breach_predicted", "contact_waiting_long", "understaffed"):
         assert f"| {kind} |" in table
     assert "arrivals_above_forecast" not in table  # no forecast, nothing to compare arrivals with
-    with_forecast = render(Path(__file__).resolve().parents[2] / "scenarios/bank-day.yaml", None, 1, forecast=True)
+    with_forecast = render(Path(__file__).resolve().parents[2] / "scenarios/bank-day.yaml", [None], 1, forecast=True)
     assert "| arrivals_above_forecast |" in with_forecast and "fitted on the days before" in with_forecast
+
+
+def test_several_windows_pool_days_and_each_draws_its_seeds_as_alone() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from benchmarks.early_warning import windows_of
+
+    scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios/bank-day.yaml")
+    runs = windows_of(scenario, [date(1999, 1, 4), date(1999, 8, 2)], 2)
+    assert [seed for seed, _ in runs] == [0, 1, 0, 1]
+    assert [s.replay.date for _, s in runs if s.replay] == ["1999-01-04", "1999-01-05", "1999-08-02", "1999-08-03"]
 
 
 def test_lasting_alerts_judged_per_half_hour_with_reach() -> None:

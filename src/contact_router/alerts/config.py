@@ -28,11 +28,16 @@ class AlertPolicy(BaseModel):
     # Queues
     sla_projection: bool = Field(True, description="Warn when the half hour's service level is projected below target.")
     sla_certainty_z: float = Field(
-        1.0, ge=0, description="Warn only when the projection stays below target by this many standard deviations "
+        1.5, ge=0, description="Warn only when the projection stays below target by this many standard deviations "
         "of what is still to happen (0: warn on the projection itself).",
     )
+    sla_late_certainty_z: float = Field(
+        0.75, ge=0, description="The same from sla_late_after_seconds on: a projection still below target that late "
+        "rests on most of the half hour's contacts, and on the bank's days it rarely recovered.",
+    )
+    sla_late_after_seconds: float = Field(960.0, ge=0, lt=1800, description="When sla_late_certainty_z takes over.")
     sla_prior_contacts: float = Field(
-        20.0, ge=0, description="Weight, in contacts, of the queueing model's service level for the contacts still to "
+        60.0, ge=0, description="Weight, in contacts, of the queueing model's service level for the contacts still to "
         "come, against the service level this half hour and the last one really had.",
     )
     sla_warn_after_seconds: float = Field(
@@ -47,7 +52,8 @@ class AlertPolicy(BaseModel):
     no_agent: bool = Field(True, description="Warn when contacts wait and no agent with the needed skills is staffed or available.")
     understaffed: bool = Field(True, description="Warn when staffed agents are below the recommended number.")
     patience_seconds: float | None = Field(
-        None, gt=0, description="Mean customer patience: when set, Erlang A (with abandonment) recommends staffing too."
+        None, gt=0, description="Mean customer patience: when set, Erlang A (with abandonment) recommends staffing "
+        "too, and gives the service level projected for the contacts still to come.",
     )
     shrinkage: float = Field(0.0, ge=0, lt=1, description="Share of paid time away from the queue, for scheduled staff.")
 

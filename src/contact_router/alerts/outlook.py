@@ -11,12 +11,13 @@ from typing import Protocol
 
 from scipy.special import gammainc
 
+from contact_router.alerts.config import AlertPolicy
 from contact_router.alerts.state import HALF_HOUR, QueueStats
 from contact_router.contract import AgentState, Channel
 from contact_router.routing.config import QueuePolicy
 from contact_router.routing.matching import meets_requirements
 from contact_router.routing.model import Agent, Contact
-from contact_router.staffing.erlang import agents_required, erlang_c
+from contact_router.staffing.erlang import agents_required, erlang_a, erlang_c
 
 
 class Forecast(Protocol):
@@ -112,20 +113,20 @@ def queue_outlook(
         variance += chance * (1 - chance)
     later = rate * remaining
     seen_met, seen_offered = stats.current.met + stats.previous.met, stats.current.offered + stats.previous.offered
-    prior = policy.alerts.sla_prior_contacts
-    later_sl = later_service_level(_service_level(rate, aht, servers, threshold), seen_met, seen_offered, prior)
+    prior, patience = policy.alerts.sla_prior_contacts, policy.alerts.patience_seconds
+    modelled = _service_level(rate, aht, servers, threshold, patience)
+    later_sl = later_service_level(modelled, seen_met, seen_offered, prior)
     met += later * later_sl
     offered += later
     projected = upper = None
     if offered >= policy.alerts.min_offered:
         projected = met / offered
         variance += later_variance(later, later_sl, projected, seen_offered + prior)
-        upper = projected + policy.alerts.sla_certainty_z * math.sqrt(variance) / offered
+        upper = projected + certainty_z(policy.alerts, elapsed) * math.sqrt(variance) / offered
 
     def agents(places: int) -> int:
         return math.ceil(places / per_agent - 1e-9)
 
-    patience = policy.alerts.patience_seconds
     required_a = agents(_required(rate, aht, threshold, target, patience)) if patience else None
     required_next = None
     if forecast is not None:
@@ -145,6 +146,12 @@ def queue_outlook(
         required_erlang_a=required_a,
         required_next=required_next,
     )
+
+
+def certainty_z(rules: AlertPolicy, elapsed: float) -> float:
+    """Standard deviations the projection must stay below target by, `elapsed` seconds into the half
+    hour: less late on, when what is known outweighs what the model says of the rest."""
+    return rules.sla_late_certainty_z if elapsed >= rules.sla_late_after_seconds else rules.sla_certainty_z
 
 
 def later_service_level(modelled: float, seen_met: int, seen_offered: int, prior_contacts: float) -> float:
@@ -175,9 +182,18 @@ def _required_rounded(rate: float, aht: float, threshold: float, target: float, 
     return agents_required(rate, aht, threshold, target, patience).agents
 
 
-def _service_level(rate: float, aht: float, agents: int, threshold: float) -> float:
+def _service_level(rate: float, aht: float, agents: int, threshold: float, patience: float | None) -> float:
+    """Erlang C's, or with a patience Erlang A's: customers who hang up shorten the queue behind
+    them (and count against the service level), where Erlang C lets it grow without bound."""
     if rate <= 0:
         return 1.0
     if agents <= 0:
         return 0.0
-    return erlang_c(rate, aht, agents, threshold).service_level
+    if patience is None:
+        return erlang_c(rate, aht, agents, threshold).service_level
+    return _erlang_a_rounded(round(rate, 5), round(aht), agents, threshold, patience)
+
+
+@lru_cache(maxsize=4096)
+def _erlang_a_rounded(rate: float, aht: float, agents: int, threshold: float, patience: float) -> float:
+    return erlang_a(rate, aht, agents, threshold, patience).service_level

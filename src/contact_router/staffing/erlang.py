@@ -84,17 +84,30 @@ def erlang_a(arrival_rate: float, aht: float, agents: int, threshold: float, pat
     # P(answered within the threshold): transient of the chain m -> m-1 -> ... -> answered, with
     # abandonment as the other exit. States 0..q-1 plus "answered" at index q.
     # The generator acts on a column of probabilities, so entry [to, from] holds the rate from -> to.
-    rates_down = n * mu + m * theta  # m -> m-1 for m >= 1 (the super-diagonal); m = 0 -> answered
-    diagonal = np.append(-out_rate, 0.0)  # "answered" absorbs; abandoning leaves the chain
+    # Only the first `reach` states can be answered in time with a chance above 1e-15 (m + 1 steps
+    # at rates of at most those of the states kept: a Poisson tail), so the rest are left out.
+    q = _reach(n * mu, theta, threshold, q)
+    rates_down = n * mu + m[:q] * theta  # m -> m-1 for m >= 1 (the super-diagonal); m = 0 -> answered
+    diagonal = np.append(-out_rate[:q], 0.0)  # "answered" absorbs; abandoning leaves the chain
     generator = diags([diagonal, np.append(rates_down[1:], 0.0)], [0, 1], shape=(q + 1, q + 1), format="lil")
     generator[q, 0] = n * mu
     generator = generator.tocsc()
-    start = np.append(ahead, 0.0)
+    start = np.append(ahead[:q], 0.0)
     after = expm_multiply(generator * threshold, start)
     sl = (1 - p_wait) + float(after[q])
     asa = float(ahead @ answered_wait) / p_answered if p_answered > 0 else math.inf
     busy = float(pi @ np.minimum(np.arange(len(pi)), n))  # mean busy agents
     return QueueFigures(n, lam * aht, sl, p_wait, asa, busy / n, p_abandon)
+
+
+def _reach(service: float, theta: float, threshold: float, states: int) -> int:
+    """States (customers ahead, from 0) from which being answered within the threshold has a chance
+    above about 1e-15: m + 1 steps, each at rate at most service + (m + 1) x theta, within it."""
+    for m in range(states):
+        steps = (service + (m + 1) * theta) * threshold  # expected steps within the threshold at that rate
+        if m + 1 > steps + 10 * math.sqrt(steps) + 30:
+            return m
+    return states
 
 
 def figures(
