@@ -222,11 +222,12 @@ class RoutingService:
         for _ in range(self._max_conflicts):
             snapshot = await self._snapshot(domain)
             state = snapshot.state
-            looked_up = await self._load_customers(domain, state, items, set())
+            looked_up: set[str] = set()
+            await self._load_customers(domain, state, items, looked_up)
             steps: list[Processed] = []
             outboxes: list[Outbox] = []
             for item in items:
-                looked_up = await self._load_customers(domain, state, [item], looked_up)
+                await self._load_customers(domain, state, [item], looked_up)
                 changes_before = state.change_count
                 steps.append(self._apply_event(state, item))
                 outboxes.append(Outbox(item.envelope.id, steps[-1].outputs, state.change_count > changes_before))
@@ -257,11 +258,10 @@ class RoutingService:
     async def _one_by_one(self, domain: str, items: list[_Valid]) -> list[Processed]:
         return [processed for item in items for processed in await self._apply(domain, [item])]
 
-    async def _load_customers(
-        self, domain: str, state: DomainState, items: list[_Valid], looked_up: set[str]
-    ) -> set[str]:
+    async def _load_customers(self, domain: str, state: DomainState, items: list[_Valid], looked_up: set[str]) -> None:
         """Load the customer histories these events read or write, once per commit: the ones known
-        before applying any (arrivals name theirs) in one round trip, and any other as it comes."""
+        before applying any (arrivals name theirs) in one round trip, and any other as it comes.
+        `looked_up` collects the references asked for, found or not, so none is asked twice."""
         refs = {
             ref
             for item in items
@@ -270,7 +270,7 @@ class RoutingService:
         }
         if refs:
             state.customers.update(await self._store.load_customers(domain, sorted(refs)))
-        return looked_up | refs
+            looked_up.update(refs)
 
     def _apply_event(self, state: DomainState, item: _Valid) -> Processed:
         """Route one event on the state (changed in place) and build its outputs; a rejected event
