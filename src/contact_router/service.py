@@ -7,6 +7,7 @@ in a worker, in tests and in benchmarks.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -171,10 +172,23 @@ class RoutingService:
                 results[index] = checked
             else:
                 by_domain.setdefault(checked.envelope.domain, []).append((index, checked))
-        for domain, items in by_domain.items():
+
+        async def apply_domain(domain: str, items: list[tuple[int, _Valid]]) -> None:
             for chunk in self._chunks(items):
                 applied = await self._apply(domain, [item for _, item in chunk])
                 results.update((index, processed) for (index, _), processed in zip(chunk, applied, strict=True))
+
+        if len(by_domain) == 1:
+            await apply_domain(*next(iter(by_domain.items())))
+        elif by_domain:
+            # Domains share nothing, so their store round trips overlap instead of queueing one
+            # behind another; a failure in one cancels the others (the batch is not acked).
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for domain, items in by_domain.items():
+                        group.create_task(apply_domain(domain, items))
+            except BaseExceptionGroup as failed:
+                raise failed.exceptions[0] from None  # callers tell StoreLost from other failures
         return [results[index] for index in range(len(records))]
 
     def _chunks(self, items: list[tuple[int, _Valid]]) -> Iterator[list[tuple[int, _Valid]]]:

@@ -195,6 +195,16 @@ async def test_lost_state_is_rebuilt_equal_and_routing_carries_on(settings: Sett
         late = envelope("contact.arrived", contact("late", {}), domain=d, at=27)
         with pytest.raises(StoreLost):
             await live.service.process(SourceRecord("contact-events", 0, 999, d.encode(), late.to_bytes(), late.timestamp))
+        # So does a batch of several domains, whose commits run side by side: still StoreLost, which
+        # the worker exits on, not a group of errors.
+        late_other = envelope("contact.arrived", contact("late", {}), domain=other, at=27)
+        with pytest.raises(StoreLost):
+            await live.service.process_batch(
+                [
+                    SourceRecord("contact-events", 0, 999, d.encode(), late.to_bytes(), late.timestamp),
+                    SourceRecord("contact-events", 1, 999, other.encode(), late_other.to_bytes(), late_other.timestamp),
+                ]
+            )
         assert await dump(client, settings.redis_key_prefix) == {}
         # A worker starting now waits for the rebuild instead of routing on empty state.
         assert await records_held(settings) > 0
