@@ -122,6 +122,57 @@ async def test_stale_version_is_a_conflict(store) -> None:  # noqa: ANN001
     assert result.status is CommitStatus.CONFLICT and result.version == 1
 
 
+async def test_commits_of_many_domains_at_once_each_get_their_own_outcome(store) -> None:  # noqa: ANN001
+    """A worker commits a batch's domains side by side; the Redis store sends them in one pipeline.
+    Each must still get exactly its own answer: applied, duplicate, conflict or refused."""
+    outputs = [OutputRecord("routing-decisions", "dup", b'{"id": "first"}')]
+    await store.commit("dup", 0, [Outbox("e1", outputs)], Changes({"a1": agent("a1")}, {}))
+    await store.commit("stale", 0, [Outbox("e1", [])], Changes({"a1": agent("a1")}, {}))
+    over = agent("a1")
+    over.active.update({"c1": "voice", "c2": "voice"})
+
+    async def refused() -> str:
+        try:
+            await store.commit("bad", 0, [Outbox("e1", [])], Changes({"a1": over}, {}))
+        except InvariantViolation:
+            return "refused"
+        return "written"
+
+    fresh = [store.commit(f"new-{i}", 0, [Outbox("e1", [])], Changes({f"a{i}": agent(f"a{i}")}, {})) for i in range(10)]
+    dup, stale, bad, *applied = await asyncio.gather(
+        store.commit("dup", 1, [Outbox("e2", []), Outbox("e1", [])], Changes({"a2": agent("a2")}, {})),
+        store.commit("stale", 0, [Outbox("e2", [])], Changes({"a2": agent("a2")}, {})),
+        refused(),
+        *fresh,
+    )
+    assert (dup.status, dup.duplicate, dup.outputs) == (CommitStatus.DUPLICATE, 1, outputs)
+    assert (stale.status, stale.version) == (CommitStatus.CONFLICT, 1)
+    assert bad == "refused"
+    assert [(r.status, r.version) for r in applied] == [(CommitStatus.APPLIED, 1)] * 10
+    for i in range(10):
+        assert set((await store.load(f"new-{i}")).state.agents) == {f"a{i}"}
+    assert set((await store.load("dup")).state.agents) == {"a1"}
+    assert (await store.load("bad")).version == 0
+
+
+@pytest.mark.integration
+async def test_concurrent_commits_share_one_connection(services: Services, unique: str) -> None:
+    """Twenty domains committed at once go to Redis in one pipeline, on one connection of the pool
+    (redis-py alone would open one connection per command in flight)."""
+    import redis.asyncio as aioredis
+
+    name = f"pipeliner-{unique}"
+    redis_store = RedisStore(aioredis.Redis.from_url(services.redis_url, client_name=name), key_prefix=f"test-{unique}")
+    try:
+        await asyncio.gather(
+            *(redis_store.commit(f"d{i}", 0, [Outbox("e1", [])], Changes({"a1": agent("a1")}, {})) for i in range(20))
+        )
+        clients = await redis_store._client.client_list()  # noqa: SLF001 - the connections this store opened
+        assert sum(1 for c in clients if c.get("name") == name) == 1
+    finally:
+        await redis_store.close()
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -3,6 +3,7 @@ domain in one slot and one script call can change it atomically."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import TypeVar
@@ -128,6 +129,60 @@ async def _while_redis_away(call: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable: the retrying loop returns or raises")
 
 
+Command = tuple[str | bytes | int | float, ...]
+
+
+class Pipeliner:
+    """Sends the commands that callers hand in during one turn of the event loop as one pipeline.
+
+    A worker applies a batch's domains side by side (service.py); each domain's commit (and its
+    customers' lookup) handed to redis-py alone costs a connection of the pool, a write and a read,
+    and redis-py's per-call work (a tenth of a busy worker's time in py-spy). Gathered, one round
+    trip carries them all. Each caller gets its own replies (errors in place, as
+    `raise_on_error=False` gives them), or the pipeline's failure, and retries on its own."""
+
+    def __init__(self, client: RedisClient) -> None:
+        self._client = client
+        self._waiting: list[tuple[list[Command], asyncio.Future[list[object]]]] = []
+        self._flushing: set[asyncio.Task[None]] = set()  # referenced until done (asyncio keeps weak ones)
+
+    async def send(self, commands: list[Command]) -> list[object]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[object]] = loop.create_future()
+        if not self._waiting:  # the first caller of this turn: send once the others have had theirs
+            loop.call_soon(self._start_flush)
+        self._waiting.append((commands, future))
+        return await future
+
+    def _start_flush(self) -> None:
+        task = asyncio.ensure_future(self._flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for commands, _ in waiting:
+                    for command in commands:
+                        pipe.execute_command(*command)
+                replies = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # noqa: BLE001 - each caller decides (retry while Redis is away)
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:  # cancelled: so are the callers' waits
+            for _, future in waiting:
+                future.cancel()
+            raise
+        at = 0
+        for commands, future in waiting:
+            if not future.done():
+                future.set_result(replies[at : at + len(commands)])
+            at += len(commands)
+
+
 class RedisStore:
     def __init__(
         self,
@@ -141,6 +196,7 @@ class RedisStore:
         """guard_marker: refuse to load state while the namespace's marker is missing (StoreLost), so a
         worker notices a lost store at its next load instead of routing on empty state."""
         self._client = client
+        self._pipeliner = Pipeliner(client)
         self.guard_marker = guard_marker
         self._prefix = key_prefix
         self._event_ttl = event_ttl_seconds
@@ -182,9 +238,7 @@ class RedisStore:
         if not refs:
             return {}
         k = self.keys(domain)
-        async for attempt in _until_redis_answers():
-            with attempt:
-                raw = await self._client.mget([k.customer(ref) for ref in refs])
+        (raw,) = await _while_redis_away(lambda: self._send([("MGET", *[k.customer(ref) for ref in refs])]))
         return {ref: customer_from_record(r) for ref, r in zip(refs, raw, strict=True) if r is not None}
 
     async def commit(
@@ -215,26 +269,19 @@ class RedisStore:
             keys.append(k.customer(ref))
             args.append(customer_to_record(history))
 
-        async def send() -> list[object]:
-            # One round trip: the commit script, then the index entry (a hint, outside the script's
-            # transaction; written even if the commit conflicts, and rewritten by the retry). EVALSHA
-            # directly: redis-py's pipeline would ask SCRIPT EXISTS first, a second round trip. As a
-            # raw command: redis-py (to 8.1 at least) blocks ClusterPipeline.evalsha (redis-py #2914)
-            # but routes a raw EVALSHA by its keys. On a cluster the two commands may go to two
-            # nodes, in parallel: the index is in a slot of its own.
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.execute_command("EVALSHA", self._commit.sha, len(keys), *keys, *args)
-                if reindex is not None and reindex.deadline is None:
-                    pipe.zrem(self._deadline_key, domain)
-                elif reindex is not None:
-                    pipe.zadd(self._deadline_key, {domain: reindex.deadline})
-                replies = await pipe.execute(raise_on_error=False)
-            for reply in replies:
-                # A cluster pipeline hands back a node's lost connection as a reply: retried as
-                # when it is raised.
-                if isinstance(reply, Exception) and redis_away(reply):
-                    raise reply
-            return replies
+        commands: list[Command] = [("EVALSHA", self._commit.sha, len(keys), *keys, *args)]
+        # The index entry is a hint, outside the script's transaction: written even if the commit
+        # conflicts, and rewritten by the retry. On a cluster it is in a slot of its own, so the two
+        # commands may go to two nodes. EVALSHA as a raw command: redis-py's pipeline would ask SCRIPT
+        # EXISTS first, a second round trip, and (to 8.1 at least) it blocks ClusterPipeline.evalsha
+        # (redis-py #2914) but routes a raw EVALSHA by its keys.
+        if reindex is not None and reindex.deadline is None:
+            commands.append(("ZREM", self._deadline_key, domain))
+        elif reindex is not None:
+            commands.append(("ZADD", self._deadline_key, reindex.deadline, domain))
+
+        def send() -> Awaitable[list[object]]:
+            return self._send(commands)
 
         replies = await _while_redis_away(send)
         if isinstance(replies[0], NoScriptError):  # a restarted or flushed Redis: load it, go again
@@ -250,6 +297,15 @@ class RedisStore:
         if status is CommitStatus.DUPLICATE:
             return CommitResult(status, expected_version, decode_outputs(payload), int(duplicate[0]))
         return CommitResult(status, int(payload))
+
+    async def _send(self, commands: list[Command]) -> list[object]:
+        """Commands in the loop turn's shared pipeline; errors come back in place, except a lost
+        connection (a cluster pipeline hands back a node's as a reply): raised, for a retry."""
+        replies = await self._pipeliner.send(commands)
+        for reply in replies:
+            if isinstance(reply, Exception) and redis_away(reply):
+                raise reply
+        return replies
 
     async def indexed_deadlines(self) -> dict[str, float]:
         async for attempt in _until_redis_answers():
