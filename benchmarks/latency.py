@@ -4,7 +4,8 @@
 
 The load is the demo scenario's input stream (offline simulator) played in real time by as many
 domains as make up each rate, each starting at its own phase inside the warm-up. Event times are
-the wall clock, so workers' timers and offer expiries run as in production. Measured per arrival
+the wall clock, so workers' timers and offer expiries run as in production (the simulator's own
+timer events are left out: the worker fires its own). Measured per arrival
 sent inside the window after the warm-up: the time from the send call to the first decision about
 that contact (assigned or queued) read from the decisions topic, on one machine clock.
 
@@ -159,7 +160,7 @@ def run(
     port: int,
 ) -> list[RatePoint]:
     horizon = WARM_UP_SECONDS * 2 + seconds
-    inputs = recorded_inputs(scenario, horizon / 60.0)
+    inputs = recorded_inputs(scenario, horizon / 60.0, timers=False)
     per_domain = events_per_second(inputs, WARM_UP_SECONDS, horizon)
     points: list[RatePoint] = []
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:

@@ -21,6 +21,7 @@ from contact_router.sim.offline import OfflineSimulator
 from contact_router.sim.scenario import load_scenario
 
 AGENT_EVENT_PREFIX = "agent."
+TIMER_FIRED = "timer.fired"
 
 
 @dataclass(frozen=True)
@@ -41,15 +42,20 @@ class BenchEvent:
         return str(self.envelope["type"])
 
 
-def recorded_inputs(scenario_path: Path, minutes: float, seed: int = 7) -> list[tuple[float, dict[str, Any]]]:
+def recorded_inputs(
+    scenario_path: Path, minutes: float, seed: int = 7, *, timers: bool = True
+) -> list[tuple[float, dict[str, Any]]]:
     """The inputs one domain of the scenario sees in `minutes` simulated minutes, with their offsets
-    from the first one (the simulator's decisions and alerts are left out: the engine makes them)."""
+    from the first one (the simulator's decisions and alerts are left out: the engine makes them).
+    timers=False leaves out the simulated workers' timer events too: for loads played in real time,
+    where the worker under test fires its own, as in production (with them, every deadline was
+    handled twice)."""
     scenario = load_scenario(scenario_path)
     scenario = scenario.model_copy(update={"hours": minutes / 60.0})
     record: list[bytes] = []
     OfflineSimulator.from_scenario(scenario, seed=seed, record=record).run()
     inputs = [orjson.loads(line) for line in record]
-    inputs = [e for e in inputs if e["type"] in INPUT_TYPES]
+    inputs = [e for e in inputs if e["type"] in INPUT_TYPES and (timers or e["type"] != TIMER_FIRED)]
     t0 = datetime.fromisoformat(inputs[0]["time"]).timestamp()
     return [(datetime.fromisoformat(e["time"]).timestamp() - t0, e) for e in inputs]
 

@@ -25,6 +25,9 @@ def test_the_recorded_load_is_valid_input_for_every_domain_in_each_domains_order
     assert inputs[0][1]["type"] == "agent.logged_in"
     assert {e["type"] for _, e in inputs} >= {"contact.arrived", "contact.accepted", "timer.fired"}
     assert all(not e["type"].startswith(("contact.assigned", "contact.queued", "escalation")) for _, e in inputs)
+    # Played live, the worker fires its own timers: the simulated workers' are left out.
+    live = recorded_inputs(DEMO, minutes=2, timers=False)
+    assert [e for _, e in live] == [e for _, e in inputs if e["type"] != "timer.fired"]
 
     stream = many_domains(inputs, 3, phase_seconds=10.0)
     assert len(stream) == 3 * len(inputs)
