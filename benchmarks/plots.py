@@ -51,13 +51,20 @@ def latency(points: list[RatePoint], path: Path) -> None:
 
 def soak(result: SoakResult, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([t / 60.0 for t, _ in result.samples], [rss / 2**20 for _, rss in result.samples], "-")
+    minutes = [t / 60.0 for t, _, _ in result.samples]
+    ax.plot(minutes, [rss / 2**20 for _, rss, _ in result.samples], "-", label="RSS")
     ax.axvline(result.minutes / 10.0, color="#999", linestyle=":", label="end of warm-up")
     ax.set_xlabel("minutes")
     ax.set_ylabel("worker RSS, MiB")
     ax.set_ylim(bottom=0)
+    lag_ax = ax.twinx()  # a backlog held in fetch buffers shows as RSS rising with the lag
+    lag_ax.plot(minutes, [max(lag, 0.0) for _, _, lag in result.samples], "-", color="#d62728", alpha=0.6, label="consumer lag")
+    lag_ax.set_ylabel("consumer lag, records")
+    lag_ax.set_ylim(bottom=0)
     ax.set_title(f"Memory at {result.rate:,.0f} events/s: {result.growth:+.1%} after the warm-up")
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    lag_handles, lag_labels = lag_ax.get_legend_handles_labels()
+    ax.legend(handles + lag_handles, labels + lag_labels, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
