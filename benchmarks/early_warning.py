@@ -28,7 +28,7 @@ from contact_router.sim.warning_quality import (
     surges,
     warning_quality,
 )
-from contact_router.staffing.forecast import read_half_hours
+from contact_router.staffing.forecast import NoHistory, read_half_hours
 
 TARGETS = {  # from the issue: queue SL breaches warned >= 5 min ahead; contacts flagged before breaching
     "sla_at_risk": "recall >= 90%, precision >= 90%",
@@ -62,8 +62,12 @@ def measure(
     if forecast and scenario.replay is None:
         raise ValueError("--forecast needs a replayed scenario: forecasts are fitted on the days before each one")
     history = read_half_hours(scenario.replay.csv) if forecast and scenario.replay is not None else {}
+    unforecast = 0
     for seed, variant in windows_of(scenario, firsts, days):
-        forecasts = replay_forecasts(variant, history) if forecast else None
+        try:
+            forecasts = replay_forecasts(variant, history) if forecast else None
+        except NoHistory:  # the data's first days: a planner would have no forecast either
+            forecasts, unforecast = None, unforecast + 1
         sim = OfflineSimulator.from_scenario(variant, seed=seed, forecasts=forecasts)
         sim.run()
         contacts += len({w.contact_id for w in sim.waits})
@@ -79,7 +83,10 @@ def measure(
         for quality in qualities:
             runs.setdefault(quality.kind, []).append(quality)
     combined = [KindQuality.combined(found) for found in runs.values()]
-    return combined, {"days": days * len(firsts), "contacts": contacts, "seconds": time.perf_counter() - started}
+    return combined, {
+        "days": days * len(firsts), "contacts": contacts, "seconds": time.perf_counter() - started,
+        "days_without_forecast": unforecast,
+    }
 
 
 def render(path: Path, firsts: Sequence[date | None], days: int, forecast: bool = False) -> str:
@@ -87,7 +94,9 @@ def render(path: Path, firsts: Sequence[date | None], days: int, forecast: bool 
     qualities, run = measure(scenario, firsts, days, forecast)
     starts = ", ".join(str(first or (scenario.replay.date if scenario.replay else "seeded")) for first in firsts)
     label = f"{starts}, {days} days" + (" each" if len(firsts) > 1 else "")
-    label += ", forecasts fitted on the days before each" if forecast else ""
+    if forecast:
+        label += ", forecasts fitted on the days before each"
+        label += f" ({run['days_without_forecast']} days without the history for one)" if run["days_without_forecast"] else ""
     lines = [
         f"### {path.name} ({label}, {run['contacts']} contacts, {run['seconds']:.1f} s)",
         "",

@@ -10,7 +10,7 @@ import pytest
 from contact_router.sim.offline import EPOCH
 from contact_router.sim.replay_forecast import replay_forecasts
 from contact_router.sim.scenario import Scenario
-from contact_router.staffing.forecast import SeasonalProfile
+from contact_router.staffing.forecast import NoHistory, SeasonalProfile
 
 
 def _scenario(day: str) -> Scenario:
@@ -51,3 +51,10 @@ def test_only_a_replayed_scenario_has_a_history() -> None:
     scenario = _scenario("1999-03-03").model_copy(update={"replay": None})
     with pytest.raises(ValueError, match="replayed"):
         replay_forecasts(scenario, {})
+
+
+def test_a_day_without_a_week_of_history_has_no_forecast() -> None:
+    day = date(1999, 1, 4)  # a Monday: the data begins on the Friday before, so no Monday came before it
+    counts = {datetime.combine(day - timedelta(days=back), time()): 5.0 for back in (1, 2, 3)}
+    with pytest.raises(NoHistory, match="no Monday in the 8 weeks before 1999-01-04"):
+        replay_forecasts(_scenario(day.isoformat()), counts)

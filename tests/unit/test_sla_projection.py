@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from contact_router.alerts.config import AlertPolicy
-from contact_router.alerts.outlook import certainty_z, later_service_level, later_variance, queue_outlook
+from contact_router.alerts.outlook import (
+    certainty_z,
+    later_service_level,
+    later_variance,
+    projection_rate,
+    queue_outlook,
+)
 from contact_router.alerts.state import PeriodCounts, QueueStats
 from contact_router.contract import Channel
 from contact_router.routing.config import QueuePolicy
@@ -87,3 +93,36 @@ def test_the_projection_s_margin_narrows_once_late_in_the_half_hour() -> None:
     z_early, z_late = AlertPolicy().sla_certainty_z, AlertPolicy().sla_late_certainty_z
     assert z_late < z_early
     assert (late_upper - late_projection) < (early_upper - early_projection)
+
+
+class _Flat:
+    """A forecast of the same arrivals in every half hour."""
+
+    def __init__(self, arrivals: float) -> None:
+        self.arrivals = arrivals
+
+    def expected(self, at: float) -> float:
+        return self.arrivals
+
+
+def test_a_forecast_counts_as_one_more_half_hour_of_observation() -> None:
+    # 10 minutes in: 30 arrivals in the last half hour and 20 in this one's first 10 minutes.
+    stats = QueueStats(period_start=1800.0, previous=PeriodCounts(arrived=30), current=PeriodCounts(arrived=20))
+    assert projection_rate(stats, 600.0, None) == pytest.approx(50 / 2400)
+    assert projection_rate(stats, 600.0, 90.0) == pytest.approx((50 + 90) / 4200)
+    assert projection_rate(QueueStats(period_start=0.0), 0.0, None) == 0.0
+    assert projection_rate(QueueStats(period_start=0.0), 0.0, 90.0) == pytest.approx(90 / 3600)
+
+
+def test_staffing_plans_by_the_forecast_while_the_projection_blends_it() -> None:
+    policy = QueuePolicy.model_validate({})
+    stats = QueueStats(period_start=1800.0, previous=PeriodCounts(arrived=30), current=PeriodCounts(arrived=20))
+    stats.skills = {"retail": 1}
+    agents = [Agent(f"a{i}", {"retail": 2}, {Channel.VOICE: 1}) for i in range(5)]
+    view = queue_outlook("retail", stats, policy, agents, [], now=2400.0, forecast=_Flat(180.0))
+    assert view.arrival_rate == pytest.approx(180 / 1800)
+    assert view.projection_rate == pytest.approx((50 + 180) / 4200)
+    unforecast = queue_outlook("retail", stats, policy, agents, [], now=2400.0, forecast=None)
+    assert unforecast.arrival_rate == unforecast.projection_rate == pytest.approx(50 / 2400)
+    # The projection's later arrivals follow its rate: a busier forecast means more contacts to come.
+    assert view.projected_offered > unforecast.projected_offered

@@ -107,6 +107,10 @@ def load_profile(path: Path) -> ForecastProfile:
     return ForecastProfile.model_validate(yaml.safe_load(path.read_text()))
 
 
+class NoHistory(ValueError):
+    """The window before the forecast day holds no day of some weekday: nothing to forecast it by."""
+
+
 @dataclass(frozen=True)
 class SeasonalProfile:
     """Forecast each half hour by the same weekday and half hour of the last `weeks` weeks.
@@ -136,7 +140,7 @@ class SeasonalProfile:
         for weekday in range(7):
             days = self._history(counts, first_unused, weekday)
             if not len(days):
-                raise ValueError(f"no {WEEKDAY_NAMES[weekday]} in the {self.weeks} weeks before {first_unused}")
+                raise NoHistory(f"no {WEEKDAY_NAMES[weekday]} in the {self.weeks} weeks before {first_unused}")
             totals = np.nansum(days, axis=1)
             days = days[totals >= self.screen_below * np.median(totals)]
             with warnings.catch_warnings():  # a slot missing on every kept day: expect nothing
