@@ -100,3 +100,27 @@ def test_a_late_timer_is_timed_when_it_fired_so_it_handles_everything_due_by_the
     assert late.id == "timer:bank:1795424405.250"  # still one id per deadline: fired twice, applied once
     assert late.timestamp == 1795424465.0
     assert timer_event("bank", 1795424405.25, fired_at=1795424400.0).timestamp == 1795424405.25  # never early
+
+
+def test_a_worker_behind_does_not_fire_again_what_is_still_on_its_way() -> None:
+    s = TimerScheduler(retry_seconds=5.0)
+    s.set("a", 10.0, written_at=9.0)
+    assert s.due(10.0) == [("a", 10.0)]
+    # A minute behind: events written before the timer.fired (or during its trip) keep reporting the
+    # deadline. The timer.fired is behind them in the log, not lost: nothing is fired again.
+    for now, written_at in ((20.0, 9.5), (40.0, 12.0), (70.0, 14.9)):
+        s.set("a", 10.0, written_at=written_at)
+        assert s.due(now) == []
+    # Caught up: an event written well after the timer fired still reports its deadline, so the
+    # timer.fired was read before it and lost on the way. It is fired again at once.
+    s.set("a", 10.0, written_at=15.0)
+    assert s.due(70.0) == [("a", 10.0)]
+
+
+def test_a_timer_on_its_way_lets_a_moved_deadline_fire_on_time() -> None:
+    s = TimerScheduler(retry_seconds=5.0)
+    s.set("a", 10.0, written_at=9.0)
+    assert s.due(10.0) == [("a", 10.0)]
+    s.set("a", 10.0, written_at=9.9)  # still on its way
+    s.set("a", 12.0, written_at=10.5)  # the timer.fired was applied: the next deadline is armed
+    assert s.due(12.0) == [("a", 12.0)]

@@ -114,7 +114,7 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
             for record, processed in zip(records, results, strict=True):
                 metrics.observe(processed, per_event)
                 if processed.domain is not None:
-                    scheduler.set(processed.domain, processed.next_deadline)
+                    scheduler.set(processed.domain, processed.next_deadline, written_at=record.timestamp)
                 if processed.result in (Result.DEAD_LETTER, Result.REJECTED):
                     log.warning(
                         "input dead-lettered",

@@ -50,6 +50,13 @@ class TimerScheduler:
     firing it again at once would publish a duplicate whose outputs are re-emitted. Reported again,
     it is re-armed for `retry_seconds` after it fired instead: the retry of a timer.fired that was
     lost (sent but never consumed), which only a deadline that did not move can tell.
+
+    Only by an event written `retry_seconds` or more after the timer fired, when the reporting
+    record's time is known: one written earlier is ahead of the timer.fired in the log, so the
+    timer is still on its way, however long the worker takes to get there. (Without that, a worker
+    more than `retry_seconds` behind fired every pending timer again every `retry_seconds`; each
+    duplicate cost its domain a reload from Redis, and in a soak at 990 events/s the worker fell
+    further behind the more it lagged.)
     """
 
     def __init__(self, retry_seconds: float = 5.0) -> None:
@@ -58,13 +65,14 @@ class TimerScheduler:
         self._fired: dict[str, tuple[float, float]] = {}  # domain -> (deadline, when it last fired)
         self._heap: list[tuple[float, str, float]] = []  # (when it fires, domain, deadline); stale entries skipped
 
-    def set(self, domain: str, deadline: float | None) -> None:
-        """The domain's next deadline as its last applied event reports it (None: it needs none)."""
+    def set(self, domain: str, deadline: float | None, written_at: float | None = None) -> None:
+        """The domain's next deadline as its last applied event reports it (None: it needs none);
+        `written_at` is that event's record time in Kafka, when known."""
         if deadline is None:
             self._armed.pop(domain, None)
             self._fired.pop(domain, None)
             return
-        self._arm(domain, deadline)
+        self._arm(domain, deadline, written_at)
 
     def due(self, now: float) -> list[tuple[str, float]]:
         """Deadlines whose firing time `now` has reached, each once, remembered as fired at `now`."""
@@ -94,11 +102,13 @@ class TimerScheduler:
         self._armed.clear()
         self._heap.clear()
 
-    def _arm(self, domain: str, deadline: float) -> None:
+    def _arm(self, domain: str, deadline: float, written_at: float | None = None) -> None:
         fired = self._fired.get(domain)
         if fired is not None and fired[0] != deadline:
             del self._fired[domain]  # the deadline moved: the one fired was applied (or is moot)
             fired = None
+        if fired is not None and written_at is not None and written_at < fired[1] + self._retry:
+            return  # written before the timer.fired could be back in front of it: still on its way
         at = deadline if fired is None else max(deadline, fired[1] + self._retry)
         if self._armed.get(domain) != (deadline, at):
             self._armed[domain] = (deadline, at)
