@@ -58,7 +58,8 @@ def soak(result: SoakResult, path: Path) -> None:
     ax.set_ylabel("worker RSS, MiB")
     ax.set_ylim(bottom=0)
     lag_ax = ax.twinx()  # a backlog held in fetch buffers shows as RSS rising with the lag
-    lag_ax.plot(minutes, [max(lag, 0.0) for _, _, lag in result.samples], "-", color="#d62728", alpha=0.6, label="consumer lag")
+    scraped = [(t / 60.0, lag) for t, _, lag in result.samples if lag >= 0.0]  # -1: the worker did not answer
+    lag_ax.plot([m for m, _ in scraped], [lag for _, lag in scraped], "-", color="#d62728", alpha=0.6, label="consumer lag")
     lag_ax.set_ylabel("consumer lag, records")
     lag_ax.set_ylim(bottom=0)
     ax.set_title(f"Memory at {result.rate:,.0f} events/s: {result.growth:+.1%} after the warm-up")
