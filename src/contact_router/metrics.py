@@ -124,6 +124,11 @@ class Metrics:
         self.timers_fired = Counter(
             "contact_router_timers_fired", "timer.fired events published for owned domains.", registry=r
         )
+        self.outputs_undelivered = Counter(
+            "contact_router_outputs_undelivered",
+            "Records handed to the Kafka producer that it failed to deliver (after its retries).",
+            ["topic"], registry=r,
+        )
         self.owned_partitions = Gauge(
             "contact_router_assigned_partitions",
             "Input partitions this worker owns now; 0 means it is not ready to route.",
