@@ -124,3 +124,25 @@ def test_a_timer_on_its_way_lets_a_moved_deadline_fire_on_time() -> None:
     s.set("a", 10.0, written_at=9.9)  # still on its way
     s.set("a", 12.0, written_at=10.5)  # the timer.fired was applied: the next deadline is armed
     assert s.due(12.0) == [("a", 12.0)]
+
+
+def test_a_timer_fired_the_producer_gave_up_on_is_fired_again_after_the_retry_interval() -> None:
+    s = TimerScheduler(retry_seconds=5.0)
+    s.set("a", 10.0)
+    s.set("b", 10.0)
+    assert s.due(10.0) == [("a", 10.0), ("b", 10.0)]
+    # No event comes for either domain again (idle); a's timer.fired was never delivered.
+    s.undelivered("a", 10.0, now=40.0)
+    assert s.due(44.9) == [] and s.due(45.0) == [("a", 10.0)]
+    assert s.due(1000.0) == []  # b's was delivered: nothing else fires
+
+
+def test_an_undelivered_timer_is_not_retried_once_its_domain_moved_on() -> None:
+    s = TimerScheduler(retry_seconds=5.0)
+    s.set("a", 10.0)
+    assert s.due(10.0) == [("a", 10.0)]
+    s.set("a", 12.0)  # another event already reported a later deadline: it will handle 10.0 too
+    s.undelivered("a", 10.0, now=10.5)
+    assert s.due(12.0) == [("a", 12.0)] and s.due(100.0) == []
+    s.undelivered("b", 3.0, now=10.5)  # never fired here (e.g. another worker's): ignored
+    assert s.due(100.0) == []

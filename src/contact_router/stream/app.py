@@ -81,7 +81,7 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
     input_names = {settings.topic_contact_events, settings.topic_agent_events}
     scheduler = TimerScheduler(settings.timer_retry_seconds)
 
-    async def publish(topic: str, key: str, value: bytes) -> None:
+    async def publish(topic: str, key: str, value: bytes) -> asyncio.Future[Any]:
         """Hand one record to the producer, partitioned by key as Kafka's default partitioner does.
         Straight to Faust's producer rather than through `Topic.send`: its bookkeeping for each
         message (future, sensors, callbacks) was 5% of a busy worker's CPU in py-spy, and its
@@ -89,6 +89,7 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
         producer = await app.maybe_start_producer()
         delivery = await producer.send(topic, key.encode(), value, partition=None, timestamp=None, headers=None)
         delivery.add_done_callback(partial(count_undelivered, metrics, topic))
+        return delivery
 
     processed_offsets: dict[Any, int] = {}  # input TP -> last offset processed, for the lag gauge
     watch = ConsumerWatch(metrics, settings.consumer_stall_seconds, settings.consumer_stall_restart_seconds)
@@ -147,8 +148,13 @@ def create_app(settings: Settings, service: RoutingService, store: StateStore, m
         now = time.time()
         for domain, deadline in scheduler.due(now):
             event = timer_event(domain, deadline, fired_at=now)
-            await publish(settings.topic_contact_events, domain, event.to_bytes())
+            delivery = await publish(settings.topic_contact_events, domain, event.to_bytes())
+            delivery.add_done_callback(partial(retry_if_undelivered, domain, deadline))
             metrics.timers_fired.inc()
+
+    def retry_if_undelivered(domain: str, deadline: float, delivery: asyncio.Future[Any]) -> None:
+        if not delivery.cancelled() and delivery.exception() is not None:
+            scheduler.undelivered(domain, deadline, time.time())
 
     app.timer(interval=settings.timer_interval_seconds, name="fire_timers")(fire_timers)
 

@@ -57,6 +57,9 @@ class TimerScheduler:
     more than `retry_seconds` behind fired every pending timer again every `retry_seconds`; each
     duplicate cost its domain a reload from Redis, and in a soak at 990 events/s the worker fell
     further behind the more it lagged.)
+
+    A timer.fired the producer gave up on (`undelivered`) is fired again `retry_seconds` later
+    without waiting for the domain's next event, which an idle domain may never send.
     """
 
     def __init__(self, retry_seconds: float = 5.0) -> None:
@@ -84,6 +87,18 @@ class TimerScheduler:
                 self._fired[domain] = (deadline, now)
                 fired.append((domain, deadline))
         return fired
+
+    def undelivered(self, domain: str, deadline: float, now: float) -> None:
+        """The producer gave up on this deadline's timer.fired: it will never come back through
+        Kafka, and a domain that gets no other event would never report the deadline again. Fire it
+        again `retry_seconds` from now, unless the domain's deadline has moved since."""
+        fired = self._fired.get(domain)
+        if fired is None or fired[0] != deadline or domain in self._armed:
+            return
+        del self._fired[domain]
+        at = now + self._retry
+        self._armed[domain] = (deadline, at)
+        heapq.heappush(self._heap, (at, domain, deadline))
 
     def replace(self, deadlines: Iterable[tuple[str, float]]) -> None:
         """Arm exactly these deadlines (those of the domains now owned, e.g. from the store's index
