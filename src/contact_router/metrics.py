@@ -124,6 +124,11 @@ class Metrics:
         self.timers_fired = Counter(
             "contact_router_timers_fired", "timer.fired events published for owned domains.", registry=r
         )
+        self.gc_pauses = Histogram(
+            "contact_router_gc_pause_seconds",
+            "Python garbage collections in the worker by generation: routing stops while one runs.",
+            ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0), registry=r,
+        )
         self.outputs_undelivered = Counter(
             "contact_router_outputs_undelivered",
             "Records handed to the Kafka producer that it failed to deliver (after its retries).",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
+from typing import Any
 
 import faust
 import structlog
@@ -62,6 +65,19 @@ async def _wait_for_store(settings: Settings) -> None:
         await store.close()
 
 
+def time_collections(metrics: Metrics) -> None:
+    """Observe every garbage collection's pause: the whole worker, routing included, waits for it."""
+    started = [0.0]
+
+    def on_collection(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            metrics.gc_pauses.labels(str(info["generation"])).observe(time.perf_counter() - started[0])
+
+    gc.callbacks.append(on_collection)
+
+
 def build_worker(settings: Settings) -> faust.Worker:
     """Raises CustomerRefKeyError, before connecting to anything, when the customer-ref key is unusable."""
     Pseudonyms.from_setting(settings.customer_ref_key)
@@ -69,6 +85,10 @@ def build_worker(settings: Settings) -> faust.Worker:
     # Refused credentials or TLS never fix themselves: stop now, saying which, rather than retry forever.
     check_logins(settings)
     metrics = Metrics(per_agent_limit=settings.per_agent_metrics_limit)
+    # Cached domain state is many small long-lived objects: with Python's default thresholds the
+    # full collections that scan them came every few seconds (settings.py has the figures).
+    gc.set_threshold(*settings.gc_thresholds)
+    time_collections(metrics)
     routing = load_routing_config(settings.routing_config)
     # The store refuses loads once its marker is gone: a lost Redis stops routing (exit 76) instead
     # of routing on empty state.
