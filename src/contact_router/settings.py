@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, NonNegativeInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contact_router.contract.envelope import MAX_EVENT_BYTES
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         "it grows for at most this long.",
     )
     timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
-    gc_thresholds: tuple[int, int, int] = Field(
+    gc_thresholds: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt] = Field(
         (50_000, 20, 100), description="Python's garbage collector thresholds in the worker (gc.set_threshold; "
         "JSON, e.g. [700,10,10] for Python's defaults). With the defaults a worker at 900 events/s ran a full "
         "collection every 2 s, 0.2 s each, stalling routing 9% of the time.",
