@@ -74,14 +74,14 @@ class Settings(BaseSettings):
         "it grows for at most this long.",
     )
     timer_interval_seconds: float = Field(0.2, gt=0, description="How often due timers are looked for.")
+    timer_retry_seconds: float = Field(
+        5.0, gt=0, description="A fired deadline its domain still reports is fired again only this long after: "
+        "the retry of a timer.fired that was lost; longer than a timer.fired's normal trip through Kafka.",
+    )
     gc_thresholds: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt] = Field(
         (50_000, 20, 100), description="Python's garbage collector thresholds in the worker (gc.set_threshold; "
         "JSON, e.g. [700,10,10] for Python's defaults). With the defaults a worker at 900 events/s ran a full "
         "collection every 2 s, 0.2 s each, stalling routing 9% of the time.",
-    )
-    timer_retry_seconds: float = Field(
-        5.0, gt=0, description="A fired deadline its domain still reports is fired again only this long after: "
-        "the retry of a timer.fired that was lost; longer than a timer.fired's normal trip through Kafka.",
     )
     health_interval_seconds: float = Field(5.0, gt=0, description="How often consumer lag and Redis/Kafka reachability are checked.")
     consumer_stall_seconds: float = Field(
