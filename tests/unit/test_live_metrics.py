@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from contact_router.routing.config import RoutingConfig
+from contact_router.routing.model import DomainState
 from contact_router.service import RoutingService, SourceRecord
 from contact_router.state import InMemoryStore
-from contact_router.stream.live_metrics import LiveStateCollector
+from contact_router.stream.live_metrics import LiveStateCollector, OnLoop, read_live_gauges
 from tests.factories import PSEUDONYMS, T0, agent_in, contact, envelope
+
+
+def read_now(
+    states: Callable[[], Iterable[tuple[str, DomainState]]],
+    clock: Callable[[], float],
+    config: RoutingConfig | None = None,
+    per_agent_limit: int = 0,
+) -> Callable[[], object]:
+    """The collector's reader, run on a loop of its own (one thread: nothing changes the state meanwhile)."""
+    return lambda: asyncio.run(
+        read_live_gauges(states, config or RoutingConfig(), per_agent_limit, clock=clock, domains_per_step=1)
+    )
 
 
 def test_gauges_show_waiting_contacts_oldest_wait_and_agents_by_state_then_vanish_on_revocation() -> None:
@@ -24,7 +43,7 @@ def test_gauges_show_waiting_contacts_oldest_wait_and_agents_by_state_then_vanis
     for offset, env in enumerate(events):
         asyncio.run(service.process(SourceRecord("contact-events", 0, offset, b"bank", env.to_bytes(), env.timestamp)))
     registry = CollectorRegistry()
-    registry.register(LiveStateCollector(service.cached_states, clock=lambda: T0.timestamp() + 70))
+    registry.register(LiveStateCollector(read_now(service.cached_states, clock=lambda: T0.timestamp() + 70)))
     text = generate_latest(registry).decode()
     assert 'contact_router_waiting_contacts{channel="voice",domain="bank",queue="general"} 1.0' in text
     assert 'contact_router_waiting_contacts{channel="chat",domain="bank",queue="chat"} 1.0' in text
@@ -57,7 +76,7 @@ def test_queue_gauges_service_level_staffing_escalations_and_kpi_counters() -> N
         processed = asyncio.run(service.process(SourceRecord("contact-events", 0, offset, b"bank", env.to_bytes(), env.timestamp)))
         metrics.observe(processed, 0.001)
     metrics.registry.register(
-        LiveStateCollector(service.cached_states, clock=lambda: probe.start + 140, config=config, per_agent_limit=10)
+        LiveStateCollector(read_now(service.cached_states, clock=lambda: probe.start + 140, config=config, per_agent_limit=10))
     )
     text = generate_latest(metrics.registry).decode()
     # c0 answered at once, c1 after 99 s: 1 of 2 within 20 s.
@@ -89,3 +108,65 @@ def test_per_agent_series_stay_off_above_the_limit() -> None:
     metrics.observe(Processed(Result.APPLIED, [], "contact.ended", facts=facts), 0.001)
     text = generate_latest(metrics.registry).decode()
     assert text.count("contact_router_agent_handled_total{") == 2
+
+
+@pytest.fixture
+def running_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    loop.close()
+
+
+def test_on_loop_runs_the_read_on_the_loops_thread_and_gives_none_before_it_is_attached(
+    running_loop: asyncio.AbstractEventLoop,
+) -> None:
+    on_loop = OnLoop()
+
+    async def which_thread() -> int:
+        return threading.get_ident()
+
+    assert on_loop.run(which_thread) is None  # the worker has not started its loop yet
+    asyncio.run_coroutine_threadsafe(on_loop.attach(), running_loop).result(5)
+    loop_thread = asyncio.run_coroutine_threadsafe(which_thread(), running_loop).result(5)
+    assert on_loop.run(which_thread) == loop_thread != threading.get_ident()
+
+
+def test_scrapes_never_fail_while_the_loop_changes_the_state(running_loop: asyncio.AbstractEventLoop) -> None:
+    """Reading the domains' dicts from the metrics server's thread while the loop added and removed
+    contacts failed some scrapes ("dictionary changed size during iteration", HTTP 500)."""
+    service = RoutingService(InMemoryStore(), pseudonyms=PSEUDONYMS)
+    setup = [envelope("agent.logged_in", agent_in("ann", {}, state="away")), envelope("contact.arrived", contact("c0", {}))]
+    for offset, env in enumerate(setup):
+        asyncio.run(service.process(SourceRecord("contact-events", 0, offset, b"bank", env.to_bytes(), env.timestamp)))
+    state = dict(service.cached_states())["bank"]
+    waiting = state.contacts["c0"]
+    stop = threading.Event()
+
+    async def churn() -> None:  # what routing does to the state between two scrapes, much faster
+        n = 0
+        while not stop.is_set():
+            if len(state.contacts) > 200:
+                state.contacts.clear()
+            for _ in range(50):
+                n += 1
+                state.contacts[f"c{n}"] = waiting
+            await asyncio.sleep(0)
+
+    on_loop = OnLoop()
+    asyncio.run_coroutine_threadsafe(on_loop.attach(), running_loop).result(5)
+    churning = asyncio.run_coroutine_threadsafe(churn(), running_loop)
+    registry = CollectorRegistry()
+    registry.register(LiveStateCollector(partial(on_loop.run, partial(read_live_gauges, service.cached_states, RoutingConfig()))))
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, mid-iteration included
+    try:
+        for _ in range(200):
+            assert "contact_router_waiting_contacts{" in generate_latest(registry).decode()
+    finally:
+        sys.setswitchinterval(interval)
+        stop.set()
+        churning.result(5)

@@ -1,5 +1,8 @@
 """Gauges of live state, computed when Prometheus scrapes, from the domains this worker owns.
 
+Read on the worker's event loop, a few domains per step, and exported from the metrics server's
+thread (`OnLoop`): the routing state belongs to the loop.
+
 A domain's state is cached only by the worker that owns its partition (the cache is dropped when
 partitions are revoked), so each domain is exported by one worker at a time and sums across workers
 are right. Labels are bounded: domain, queue, channel, state; never a contact or customer.
@@ -7,9 +10,12 @@ are right. Labels are bounded: domain, queue, channel, state; never a contact or
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
+from typing import Any, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -18,6 +24,9 @@ from contact_router.alerts.state import period_of
 from contact_router.contract import AgentState
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.model import ContactStatus, DomainState
+
+T = TypeVar("T")
+DOMAINS_PER_STEP = 25  # about 3 ms of the loop per step at the demo scenario's domain size
 
 
 def agent_state(agent_state_value: AgentState, holding: bool) -> str:
@@ -28,80 +37,128 @@ def agent_state(agent_state_value: AgentState, holding: bool) -> str:
 
 
 class LiveStateCollector(Collector):
-    def __init__(
-        self,
-        states: Callable[[], Iterable[tuple[str, DomainState]]],
-        clock: Callable[[], float] = time.time,
-        config: RoutingConfig | None = None,
-        per_agent_limit: int = 0,
-    ) -> None:
-        self._states = states
-        self._clock = clock
-        self._config = config or RoutingConfig()
-        self._per_agent_limit = per_agent_limit
+    """Exports the live gauges read by `read` (on the worker's event loop, see `OnLoop`): this
+    runs in the metrics server's thread, where the routing state must not be touched."""
+
+    def __init__(self, read: Callable[[], LiveGauges | None]) -> None:
+        self._read = read
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        now = self._clock()
-        waiting = GaugeMetricFamily(
+        gauges = self._read()
+        if gauges is not None:  # None: the worker has not started its event loop yet
+            yield from gauges.families()
+
+
+class LiveGauges:
+    """The live gauges of one scrape, read from the domains' state on the event loop."""
+
+    def __init__(self, per_agent_series: bool) -> None:
+        self.waiting = GaugeMetricFamily(
             "contact_router_waiting_contacts", "Contacts waiting for an agent.", labels=["domain", "queue", "channel"]
         )
-        oldest = GaugeMetricFamily(
+        self.oldest = GaugeMetricFamily(
             "contact_router_oldest_wait_seconds", "Wait of the longest-waiting contact.", labels=["domain", "queue"]
         )
-        offers = GaugeMetricFamily(
+        self.offers = GaugeMetricFamily(
             "contact_router_offers_pending", "Contacts offered to an agent, not yet accepted.", labels=["domain", "queue"]
         )
-        agents = GaugeMetricFamily("contact_router_agents", "Agents by state.", labels=["domain", "state"])
-        queues = _QueueGauges()
-        occupancy = GaugeMetricFamily(
+        self.agents = GaugeMetricFamily("contact_router_agents", "Agents by state.", labels=["domain", "state"])
+        self.queues = _QueueGauges()
+        self.occupancy = GaugeMetricFamily(
             "contact_router_occupancy_ratio", "Mean occupancy of logged-in agents (over the occupancy window).",
             labels=["domain"],
         )
-        agent_occupancy = GaugeMetricFamily(
+        self.agent_occupancy = GaugeMetricFamily(
             "contact_router_agent_occupancy_ratio", "One agent's occupancy (per-agent series are optional).",
             labels=["domain", "agent"],
         )
-        escalations = GaugeMetricFamily(
+        self.escalations = GaugeMetricFamily(
             "contact_router_escalations_active", "Early-warning alerts firing now.",
             labels=["domain", "queue", "kind", "severity"],
         )
-        states = list(self._states())
-        agent_series = sum(len(s.agents) for _, s in states) <= self._per_agent_limit
-        window = self._config.occupancy_window_seconds
-        for domain, state in states:
-            counts: Counter[tuple[str, str]] = Counter()
-            longest: dict[str, float] = defaultdict(float)
-            pending: Counter[str] = Counter()
-            for contact in state.contacts.values():
-                if contact.status is ContactStatus.WAITING:
-                    counts[(contact.queue, contact.channel.value)] += 1
-                    longest[contact.queue] = max(longest[contact.queue], now - contact.arrived_at)
-                elif contact.offer_pending():
-                    pending[contact.queue] += 1
-            for (queue, channel), n in sorted(counts.items()):
-                waiting.add_metric([domain, queue, channel], n)
-            for queue, seconds in sorted(longest.items()):
-                oldest.add_metric([domain, queue], max(seconds, 0.0))
-            for queue, n in sorted(pending.items()):
-                offers.add_metric([domain, queue], n)
-            by_state = Counter(agent_state(a.state, bool(a.active)) for a in state.agents.values())
-            for name in ("available", "busy", "wrap_up", "away", "offline"):
-                agents.add_metric([domain, name], by_state.get(name, 0))
-            queues.add(domain, state, self._config, now)
-            logged_in = [a for a in state.agents.values() if a.state is not AgentState.OFFLINE]
-            if logged_in:
-                occupancy.add_metric([domain], sum(a.occupancy_now(now, window) for a in logged_in) / len(logged_in))
-            if agent_series:
-                for agent in sorted(logged_in, key=lambda a: a.agent_id):
-                    agent_occupancy.add_metric([domain, agent.agent_id], agent.occupancy_now(now, window))
-            firing = Counter(
-                (a.queue or "", a.kind, a.severity) for a in state.alerts.values() if a.resolved_at is None
-            )
-            for (queue, kind, severity), n in sorted(firing.items()):
-                escalations.add_metric([domain, queue, kind, severity], n)
-        yield from (waiting, oldest, offers, agents, *queues.families(), occupancy, escalations)
-        if agent_series:
-            yield agent_occupancy
+        self.per_agent_series = per_agent_series
+
+    def add(self, domain: str, state: DomainState, config: RoutingConfig, now: float) -> None:
+        counts: Counter[tuple[str, str]] = Counter()
+        longest: dict[str, float] = defaultdict(float)
+        pending: Counter[str] = Counter()
+        for contact in state.contacts.values():
+            if contact.status is ContactStatus.WAITING:
+                counts[(contact.queue, contact.channel.value)] += 1
+                longest[contact.queue] = max(longest[contact.queue], now - contact.arrived_at)
+            elif contact.offer_pending():
+                pending[contact.queue] += 1
+        for (queue, channel), n in sorted(counts.items()):
+            self.waiting.add_metric([domain, queue, channel], n)
+        for queue, seconds in sorted(longest.items()):
+            self.oldest.add_metric([domain, queue], max(seconds, 0.0))
+        for queue, n in sorted(pending.items()):
+            self.offers.add_metric([domain, queue], n)
+        by_state = Counter(agent_state(a.state, bool(a.active)) for a in state.agents.values())
+        for name in ("available", "busy", "wrap_up", "away", "offline"):
+            self.agents.add_metric([domain, name], by_state.get(name, 0))
+        self.queues.add(domain, state, config, now)
+        window = config.occupancy_window_seconds
+        logged_in = [a for a in state.agents.values() if a.state is not AgentState.OFFLINE]
+        if logged_in:
+            self.occupancy.add_metric([domain], sum(a.occupancy_now(now, window) for a in logged_in) / len(logged_in))
+        if self.per_agent_series:
+            for agent in sorted(logged_in, key=lambda a: a.agent_id):
+                self.agent_occupancy.add_metric([domain, agent.agent_id], agent.occupancy_now(now, window))
+        firing = Counter((a.queue or "", a.kind, a.severity) for a in state.alerts.values() if a.resolved_at is None)
+        for (queue, kind, severity), n in sorted(firing.items()):
+            self.escalations.add_metric([domain, queue, kind, severity], n)
+
+    def families(self) -> list[GaugeMetricFamily]:
+        families = [self.waiting, self.oldest, self.offers, self.agents, *self.queues.families(), self.occupancy, self.escalations]
+        return [*families, self.agent_occupancy] if self.per_agent_series else families
+
+
+async def read_live_gauges(
+    cached_states: Callable[[], Iterable[tuple[str, DomainState]]],
+    config: RoutingConfig,
+    per_agent_limit: int = 0,
+    clock: Callable[[], float] = time.time,
+    domains_per_step: int = DOMAINS_PER_STEP,
+) -> LiveGauges:
+    """The live gauges of `states`, read on the event loop that changes them, a few domains at a
+    time: between steps the loop routes, so a scrape of many domains does not hold routing up."""
+    states = list(cached_states())
+    gauges = LiveGauges(per_agent_series=sum(len(s.agents) for _, s in states) <= per_agent_limit)
+    for start in range(0, len(states), domains_per_step):
+        if start:
+            await asyncio.sleep(0)
+        now = clock()
+        for domain, state in states[start : start + domains_per_step]:
+            gauges.add(domain, state, config, now)
+    return gauges
+
+
+class OnLoop:
+    """Runs a coroutine on the worker's event loop from another thread (the metrics server's) and
+    waits for its result: routing state is changed on that loop, and iterating its dicts from
+    another thread meanwhile fails now and then ("dictionary changed size during iteration")."""
+
+    def __init__(self, timeout_seconds: float = 5.0) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timeout = timeout_seconds
+
+    async def attach(self) -> None:
+        """Run as a task on the loop to use."""
+        self._loop = asyncio.get_running_loop()
+
+    def run(self, coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T | None:
+        """The coroutine's result; None while no running loop is attached. Raises TimeoutError
+        (the scrape fails, visibly) if the loop does not get to it in time."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return None
+        future = asyncio.run_coroutine_threadsafe(coroutine(), loop)
+        try:
+            return future.result(self._timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
 
 
 class _QueueGauges:

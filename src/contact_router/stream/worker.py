@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from functools import partial
 from typing import Any
 
 import faust
@@ -23,7 +24,7 @@ from contact_router.staffing.forecast import load_profiles
 from contact_router.state.redis_store import RedisStore
 from contact_router.state.store import StateStore
 from contact_router.stream.app import create_app, faust_worker
-from contact_router.stream.live_metrics import LiveStateCollector
+from contact_router.stream.live_metrics import LiveStateCollector, OnLoop, read_live_gauges
 from contact_router.stream.rebuild import wait_for_store
 
 log = structlog.get_logger("contact_router.worker")
@@ -95,9 +96,12 @@ def build_worker(settings: Settings) -> faust.Worker:
     store = build_store(settings, guard_marker=True)
     service = build_service(settings, store, routing)
     app = create_app(settings, service, store, metrics)
-    metrics.registry.register(
-        LiveStateCollector(service.cached_states, config=routing, per_agent_limit=settings.per_agent_metrics_limit)
-    )
+    # Live gauges are read on the loop that routes (the state is its own), and served from the
+    # metrics server's thread.
+    on_loop = OnLoop()
+    app.task(on_loop.attach)
+    read = partial(read_live_gauges, service.cached_states, routing, settings.per_agent_metrics_limit)
+    metrics.registry.register(LiveStateCollector(partial(on_loop.run, read)))
 
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
