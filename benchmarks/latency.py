@@ -1,6 +1,6 @@
 """Latency: from an arrival sent to Kafka to the routing decision read back, at fixed event rates.
 
-    contact-router bench latency --max-rate R [--fractions 0.25,0.5,0.8] [--rates 1000] [--seconds 60]
+    contact-router bench latency --max-rate R [--fractions 0.25,0.5,0.8] [--rates 1000] [--seconds 60] [--scrape-seconds 5]
 
 The load is the demo scenario's input stream (offline simulator) played in real time by as many
 domains as make up each rate, each starting at its own phase inside the warm-up. Event times are
@@ -13,13 +13,19 @@ The same load is also sent through a plain aiokafka relay (consume -> produce, n
 back from its output (two hops, as for a decision) and straight from the input topic (one hop,
 raw produce -> consume): the floor for each path. `--max-rate` is the worker's drain rate from
 `bench throughput`, which the fractions refer to.
+
+The worker's /metrics is scraped every `--scrape-seconds` meanwhile, as deploy/prometheus does: a
+deployed worker pays for exporting its live gauges, so the measured one does too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import tempfile
+import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,6 +70,44 @@ class RatePoint:
     path: str  # "worker", "relay (2 hops)", "raw (1 hop)"
     latency: Percentiles
     unanswered: int  # arrivals in the window with no decision read back
+    scrape_ms: float | None = None  # median time to scrape the worker's /metrics during the run
+    scrapes_failed: int = 0
+
+
+class Scraper:
+    """Scrapes a /metrics page every `seconds` in a thread while in the `with` block, timing each scrape."""
+
+    def __init__(self, port: int, seconds: float) -> None:
+        self._url = f"http://127.0.0.1:{port}/metrics"
+        self._seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-scraper", daemon=True)
+        self.durations: list[float] = []
+        self.failed = 0
+
+    def __enter__(self) -> Scraper:
+        if self._seconds > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._seconds):
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self._url, timeout=10) as response:
+                    response.read()
+            except OSError:  # an HTTP 500 included
+                self.failed += 1
+                continue
+            self.durations.append(time.perf_counter() - started)
+
+    def median_ms(self) -> float | None:
+        return statistics.median(self.durations) * 1000.0 if self.durations else None
 
 
 def arrival_key(domain: str, envelope: dict) -> str | None:
@@ -158,6 +202,7 @@ def run(
     seconds: float,
     partitions: int,
     port: int,
+    scrape_seconds: float = 5.0,
 ) -> list[RatePoint]:
     horizon = WARM_UP_SECONDS * 2 + seconds
     inputs = recorded_inputs(scenario, horizon / 60.0, timers=False)
@@ -169,27 +214,32 @@ def run(
         for rate in rates:
             domains = max(1, round(rate / per_domain))
             stream = [e for e in many_domains(inputs, domains, phase_seconds=WARM_UP_SECONDS) if e.at < horizon]
-            points += _worker_point(bootstrap, redis_url, routing, directory, stream, rate, domains, seconds, partitions, port)
+            points += _worker_point(
+                bootstrap, redis_url, routing, directory, stream, rate, domains, seconds, partitions, port, scrape_seconds
+            )
             points += _relay_points(bootstrap, directory, stream, rate, domains, seconds, partitions, port)
     return points
 
 
-def _worker_point(bootstrap: str, redis_url: str, routing: Path, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int) -> list[RatePoint]:
+def _worker_point(bootstrap: str, redis_url: str, routing: Path, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int, scrape_seconds: float) -> list[RatePoint]:
     topics = kafka.BenchTopics.fresh()
     group = f"bench-latency-{uuid.uuid4().hex[:8]}"
     asyncio.run(kafka.create_topics(bootstrap, topics.all, partitions))
     processes = kafka.start_workers(1, port, kafka.worker_env(bootstrap, redis_url, topics, group, routing), directory)
     try:
         wait_until_routing([port], processes)
-        results, sent_rate = asyncio.run(
-            one_load(bootstrap, topics, stream, {"worker": (topics.name("routing-decisions"), True)}, seconds)
-        )
+        with Scraper(port, scrape_seconds) as scraper:
+            results, sent_rate = asyncio.run(
+                one_load(bootstrap, topics, stream, {"worker": (topics.name("routing-decisions"), True)}, seconds)
+            )
     finally:
         kafka.stop(processes)
         kafka.forget_redis_prefix(redis_url, group)
         asyncio.run(kafka.delete_topics(bootstrap, topics.all))
     latencies, missing = results["worker"]
-    return [RatePoint(rate, sent_rate, domains, "worker", Percentiles.of(latencies), missing)]
+    return [
+        RatePoint(rate, sent_rate, domains, "worker", Percentiles.of(latencies), missing, scraper.median_ms(), scraper.failed)
+    ]
 
 
 def _relay_points(bootstrap: str, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int) -> list[RatePoint]:
@@ -210,14 +260,16 @@ def _relay_points(bootstrap: str, directory: Path, stream: list[BenchEvent], rat
 
 def render(points: list[RatePoint]) -> str:
     lines = [
-        "| target ev/s | sent ev/s | domains | path | arrivals | p50 ms | p99 ms | p99.9 ms | max ms | unanswered |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| target ev/s | sent ev/s | domains | path | arrivals | p50 ms | p99 ms | p99.9 ms | max ms | unanswered "
+        "| scrape ms (failed) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         q = p.latency
+        scrape = "" if p.scrape_ms is None else f"{p.scrape_ms:.0f} ({p.scrapes_failed})"
         lines.append(
             f"| {p.target_rate:,.0f} | {p.sent_rate:,.0f} | {p.domains} | {p.path} | {q.count} | {q.p50_ms:.1f} | "
-            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {p.unanswered} |"
+            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {p.unanswered} | {scrape} |"
         )
     return "\n".join(lines)
 

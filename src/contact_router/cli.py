@@ -501,6 +501,9 @@ def bench_latency(
     scenario: Annotated[Path, typer.Option(help="Scenario whose recorded input stream is played.")] = DEFAULT_SCENARIO,
     partitions: Annotated[int, typer.Option(min=1)] = 12,
     port: Annotated[int, typer.Option(help="Metrics port of the process under test.")] = 19810,
+    scrape_seconds: Annotated[
+        float, typer.Option(min=0, help="Scrape the worker's /metrics this often, as deploy/prometheus does; 0: never.")
+    ] = 5.0,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of the percentiles by rate here.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -512,7 +515,7 @@ def bench_latency(
     settings = Settings()
     points = run(
         settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, rates=sorted(chosen),
-        seconds=seconds, partitions=partitions, port=port,
+        seconds=seconds, partitions=partitions, port=port, scrape_seconds=scrape_seconds,
     )
     if plot is not None:
         from benchmarks.plots import latency

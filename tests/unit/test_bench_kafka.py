@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -103,3 +104,35 @@ def test_a_domains_rate_is_counted_inside_its_window_only() -> None:
     assert events_per_second(inputs, 10.0, 50.0) == pytest.approx(4 / 40)
     with pytest.raises(ValueError):
         events_per_second(inputs, 10.0, 10.0)
+
+
+def test_the_scraper_times_each_scrape_and_counts_the_failed_ones() -> None:
+    import http.server
+    import threading
+
+    from benchmarks.latency import Scraper, render
+
+    answers = iter([200, 500, 200])
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(next(answers, 200))
+            self.end_headers()
+            self.wfile.write(b"up 1\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Scraper(server.server_address[1], 0.02) as scraper:
+            while len(scraper.durations) < 3:
+                time.sleep(0.01)
+    finally:
+        server.shutdown()
+    assert scraper.failed == 1
+    assert scraper.median_ms() is not None and scraper.median_ms() > 0
+    point = RatePoint(100.0, 101.0, 2, "worker", Percentiles.of([0.004]), 0, scraper.median_ms(), scraper.failed)
+    assert render([point]).endswith(f"| {scraper.median_ms():.0f} (1) |")
+    assert Scraper(1, 0).median_ms() is None  # never started: no scrape, no figure
