@@ -15,8 +15,10 @@ import time
 from functools import partial
 from typing import Any
 
+import aiokafka
 import faust
 import structlog
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from contact_router.metrics import Metrics
 from contact_router.security import faust_credentials
@@ -30,12 +32,34 @@ from contact_router.stream.timers import TimerScheduler, partition_of, timer_eve
 log = structlog.get_logger("contact_router.stream")
 
 PRODUCER_BATCH_BYTES = 512 * 1024
+# How long the broker may hold a fetch that finds no new record (Faust hard-codes 1,500 ms).
+FETCH_MAX_WAIT_MS = 100
+
+
+class _FetchPromptlyThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts its fetcher
+        return consumer
+
+
+class FetchPromptlyConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with a short fetch wait. aiokafka keeps one fetch in flight per
+    broker, and leaves out of it the partitions whose records are still buffered: behind a busy
+    batch, that fetch asks for the idle partitions only (the agent events, say), and the broker
+    held it for Faust's 1.5 s while the contact events piled up. Traced in a worker at 905
+    events/s: fetches of 13 of 25 partitions lasting 1.50 s, every 1.7 s once it began, and
+    contacts waiting up to 2 s for a decision. With the short wait the fetch returns empty at
+    once and the next one covers every partition; an idle worker polls 10 times a second."""
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _FetchPromptlyThread(self, loop=self.loop, beacon=self.beacon)
 
 
 def faust_app(settings: Settings) -> faust.App:
     """A Faust app set up as the worker runs (raw bytes, acks from all replicas, commits every second);
     the benchmarks' no-op agent uses it too, so the two are measured alike."""
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
         broker_credentials=faust_credentials(settings),
@@ -55,6 +79,8 @@ def faust_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=max(settings.kafka_session_timeout_seconds / 3, 0.5),
     )
+    app.transport.Consumer = FetchPromptlyConsumer  # type: ignore[misc]
+    return app
 
 
 def faust_worker(app: faust.App, loglevel: str) -> faust.Worker:
