@@ -32,6 +32,10 @@ from benchmarks.load import BenchEvent, many_domains, recorded_inputs
 from contact_router.sim.scenario import load_scenario
 
 KINDS = ["relay", "faust", "worker", "2 workers"]
+# How often each kind's counter is read. The relay can drain the backlog in 3 s, between two reads
+# a second apart (no rate then); scraping a worker every 0.25 s took 10% of its CPU in py-spy (its
+# live gauges cover every domain), so workers are read once a second.
+POLL_SECONDS = {"relay": 0.1, "faust": 0.1, "worker": 1.0, "2 workers": 1.0}
 LOW, HIGH = 0.10, 0.90
 
 
@@ -70,9 +74,10 @@ def crossing(samples: list[tuple[float, float]], level: float) -> float:
     raise ValueError(f"counter never reached {level}")
 
 
-def watch(ports: list[int], counter: str, total: int, processes: list, timeout: float) -> list[tuple[float, float]]:
-    """Poll the processes' counters every second until they have handled `total` events. (Every 0.25 s,
-    scraping a worker's /metrics took 10% of its CPU in py-spy: its live gauges cover every domain.)"""
+def watch(
+    ports: list[int], counter: str, total: int, processes: list, timeout: float, interval: float = 1.0
+) -> list[tuple[float, float]]:
+    """Poll the processes' counters every `interval` seconds until they have handled `total` events."""
     samples: list[tuple[float, float]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -84,7 +89,7 @@ def watch(ports: list[int], counter: str, total: int, processes: list, timeout: 
             samples.append((time.monotonic(), sum(values)))  # type: ignore[arg-type]
             if samples[-1][1] >= total:
                 return samples
-        time.sleep(1.0)
+        time.sleep(interval)
     raise TimeoutError(f"{samples[-1][1] if samples else 0:.0f} of {total} events handled in {timeout:.0f} s")
 
 
@@ -105,7 +110,7 @@ def one_run(kind: str, ctx: RunContext) -> Drain:
         processes = kafka.start_workers(2 if kind == "2 workers" else 1, ctx.port, env, directory)
         ports, counter = [ctx.port + i for i in range(len(processes))], kafka.WORKER_COUNTER
     try:
-        samples = watch(ports, counter, ctx.total, processes, timeout=ctx.timeout)
+        samples = watch(ports, counter, ctx.total, processes, timeout=ctx.timeout, interval=POLL_SECONDS[kind])
         drain = drain_rate(kind, samples, ctx.total)
         drain.per_process = [kafka.scrape_sum(p, counter) or 0.0 for p in ports]
         return drain
