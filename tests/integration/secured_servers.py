@@ -3,7 +3,9 @@ SASL_SSL listener and SCRAM users, and a redis-server with only a TLS port, clie
 required, the `default` user off and one ACL user confined to a key prefix.
 
 The broker is benchmarks/servers.py's private Kafka (the stack's jars, KRaft, one node) with other
-listeners. Ports are fixed in 39090-39099, the range given to this test.
+listeners. Ports are fixed in 19560-19569, the range given to this test: below Linux's ephemeral
+range (32768-60999), so no client's outgoing connection can hold one of them as its own port when
+a server here binds it (at 39092 a CI run once found its Redis port taken that way).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from pathlib import Path
 
 from benchmarks.servers import PrivateKafka, port_open, stop, wait_port
 
-KAFKA_PORT = 39090
-CONTROLLER_PORT = 39091
-REDIS_PORT = 39092
-WORKER_METRICS_PORT = 39093
+KAFKA_PORT = 19560
+CONTROLLER_PORT = 19561
+REDIS_PORT = 19562
+WORKER_METRICS_PORT = 19563
 
 
 # ------------------------------------------------------------------ the CA

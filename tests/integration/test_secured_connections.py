@@ -35,6 +35,7 @@ from contact_router.security import ConnectionRefused, aiokafka_kwargs, check_ka
 from contact_router.settings import Settings
 from tests.factories import CUSTOMER_REF_KEY, agent_in, contact, envelope
 from tests.integration.secured_servers import (
+    KAFKA_PORT,
     WORKER_METRICS_PORT,
     KafkaUser,
     Pki,
@@ -235,7 +236,7 @@ def test_a_worker_with_a_wrong_password_stops_at_once_and_says_why(secured: Secu
         [sys.executable, "-m", "contact_router.cli", "worker"], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "contact-router worker: Kafka at 127.0.0.1:39090 (SASL_SSL) refused user 'router' (SCRAM-SHA-512)" in done.stderr
+    assert f"contact-router worker: Kafka at 127.0.0.1:{KAFKA_PORT} (SASL_SSL) refused user 'router' (SCRAM-SHA-512)" in done.stderr
     assert "not-the-password" not in done.stdout + done.stderr
     assert time.monotonic() - started < 30
 
