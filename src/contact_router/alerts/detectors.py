@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from contact_router.alerts.kpis import (
     Abandoned,
@@ -64,6 +65,16 @@ class Observed:
     alerts: list[EscalationAlert]
 
 
+class ContactTimes(NamedTuple):
+    """One contact's part in the detectors' next deadline (inf: no part)."""
+
+    contact_id: str
+    queue: str
+    agent_id: str | None
+    long_wait_at: float  # when its wait becomes long enough to warn of, while not yet answered
+    handled_since: float  # when it was assigned, while in progress (the long-handle warning)
+
+
 class EarlyWarning:
     def __init__(self, config: RoutingConfig, forecasts: Mapping[str, Forecast] | None = None) -> None:
         self.config = config
@@ -95,26 +106,44 @@ class EarlyWarning:
     def next_deadline(self, state: DomainState) -> float | None:
         """When the detectors next need a timer: a contact reaching its warning wait, a contact in
         progress reaching a long handle time, or a queue's next evaluation."""
-        found: list[float] = []
-        long_handle: dict[str, float] = {}  # per queue, once per call: this runs after every event
-        for contact in state.contacts.values():
-            policy = self.config.policy(contact.queue)
-            if not contact.accepted:  # waiting, or ringing
-                share = policy.alerts.waiting_share
-                if share is not None and not _firing(state, "contact_waiting_long", "contact", contact.contact_id):
-                    found.append(contact.arrived_at + share * policy.service_level_seconds)
-            elif contact.accepted and contact.assigned_at is not None and policy.alerts.handle_time_factor:
-                # Not while the agent's alert fires or cools down: the timer could not change anything.
-                if alert_key("handle_time_high", "agent", contact.agent_id or "") not in state.alerts:
-                    if contact.queue not in long_handle:
-                        long_handle[contact.queue] = self.long_handle_seconds(contact.queue, state)
-                    found.append(contact.assigned_at + long_handle[contact.queue])
-        active = bool(state.contacts) or any(a.state is not AgentState.OFFLINE for a in state.agents.values())
-        if active:
+        return self.deadline_of(state, [self.contact_times(c) for c in state.contacts.values()])
+
+    def contact_times(self, contact: Contact) -> ContactTimes:
+        """What of the contact alone the detectors' timers depend on. It depends on the contact
+        alone, so core.Engine keeps it until the contact changes."""
+        policy = self.config.policy(contact.queue)
+        long_wait_at = handled_since = math.inf
+        if not contact.accepted:  # waiting, or ringing
+            share = policy.alerts.waiting_share
+            if share is not None:
+                long_wait_at = contact.arrived_at + share * policy.service_level_seconds
+        elif contact.assigned_at is not None and policy.alerts.handle_time_factor:
+            handled_since = contact.assigned_at
+        return ContactTimes(contact.contact_id, contact.queue, contact.agent_id, long_wait_at, handled_since)
+
+    def deadline_of(self, state: DomainState, contacts: Iterable[ContactTimes]) -> float | None:
+        """The detectors' next deadline, from the times of every live contact: those times with the
+        alerts firing and the queues' handle times of now."""
+        # Not for a contact whose long-wait alert fires, nor for an agent whose handle-time alert
+        # fires or cools down: the timer could not change anything.
+        waited_long = {a.subject_id for a in state.alerts.values() if a.kind == "contact_waiting_long" and a.resolved_at is None}
+        handling_long = {a.subject_id for a in state.alerts.values() if a.kind == "handle_time_high" and a.subject_kind == "agent"}
+        found = math.inf
+        handled_since: dict[str, float] = {}  # per queue: the longest handled contact's start
+        for times in contacts:
+            if times.long_wait_at < found and times.contact_id not in waited_long:
+                found = times.long_wait_at
+            # A long handle ends after its start: a start at or after `found` cannot come first.
+            since = times.handled_since
+            if since < found and since < handled_since.get(times.queue, math.inf) and (times.agent_id or "") not in handling_long:
+                handled_since[times.queue] = since
+        for queue, since in handled_since.items():
+            found = min(found, since + self.long_handle_seconds(queue, state))
+        if state.contacts or any(a.state is not AgentState.OFFLINE for a in state.agents.values()):
             for queue, stats in state.queues.items():
                 if stats.evaluated_at is not None:
-                    found.append(stats.evaluated_at + self.config.policy(queue).alerts.evaluate_every_seconds)
-        return min(found, default=None)
+                    found = min(found, stats.evaluated_at + self.config.policy(queue).alerts.evaluate_every_seconds)
+        return None if found == math.inf else found
 
     def long_handle_seconds(self, queue: str, state: DomainState) -> float:
         policy = self.config.policy(queue)

@@ -6,6 +6,8 @@ which is what makes replays effectively-once.
 
 from __future__ import annotations
 
+import math
+
 from contact_router.contract import (
     AgentLoggedIn,
     AgentLoggedOut,
@@ -97,26 +99,33 @@ class Router:
     def next_deadline(self, state: DomainState) -> float | None:
         """When the domain next needs a timer.fired: an offer expiring, a wrap-up ending, or a contact
         reaching its queue's maximum handle or wait time."""
-        return min((t for t in _deadlines(state, self.config)), default=None)
+        found = min((self.contact_deadline(c) for c in state.contacts.values()), default=math.inf)
+        found = min(found, wrap_up_deadline(state))
+        return None if found == math.inf else found
 
-
-def _deadlines(state: DomainState, config: RoutingConfig) -> list[float]:
-    found = [a.wrap_up_until for a in state.agents.values() if a.wrap_up_until is not None]
-    for c in state.contacts.values():
-        policy = config.policy(c.queue)
-        if c.offer_pending() and c.offer_expires_at is not None:
-            found.append(c.offer_expires_at)
-        elif c.status is ContactStatus.ASSIGNED and c.assigned_at is not None and policy.max_handle_seconds:
-            found.append(c.assigned_at + policy.max_handle_seconds)
-        if c.status is ContactStatus.WAITING:
-            if policy.max_wait_seconds:
-                found.append(c.arrived_at + policy.max_wait_seconds)
-            step_at = next_step_at(c, policy)
+    def contact_deadline(self, contact: Contact) -> float:
+        """The contact's own next deadline (inf: none): its offer expiring, its queue's maximum
+        handle or wait time, its next relaxation step, or the end of its wait for a preferred
+        agent. It depends on the contact alone, so core.Engine keeps it until the contact changes."""
+        policy = self.config.policy(contact.queue)
+        if contact.status is ContactStatus.WAITING:
+            found = contact.arrived_at + policy.max_wait_seconds if policy.max_wait_seconds else math.inf
+            step_at = next_step_at(contact, policy)
             if step_at is not None:
-                found.append(step_at)
-            if c.preferred_until is not None:
-                found.append(c.preferred_until)
-    return found
+                found = min(found, step_at)
+            if contact.preferred_until is not None:
+                found = min(found, contact.preferred_until)
+            return found
+        if contact.offer_pending() and contact.offer_expires_at is not None:
+            return contact.offer_expires_at
+        if contact.assigned_at is not None and policy.max_handle_seconds:
+            return contact.assigned_at + policy.max_handle_seconds
+        return math.inf
+
+
+def wrap_up_deadline(state: DomainState) -> float:
+    """When the first wrap-up in progress ends (inf: none)."""
+    return min((a.wrap_up_until for a in state.agents.values() if a.wrap_up_until is not None), default=math.inf)
 
 
 class _Run:

@@ -6,9 +6,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from contact_router.alerts.state import ActiveAlert, CustomerHistory, QueueStats
 from contact_router.contract import AgentState, Channel
+
+if TYPE_CHECKING:
+    from contact_router.alerts.detectors import ContactTimes
 
 # A timer's event time can land a hair before its deadline: it travels as RFC 3339 (microseconds)
 # and POSIX seconds near 1.7e9 are floats with ~0.24 us resolution. Deadlines count as reached this
@@ -129,6 +133,10 @@ class DomainState:
     changed_customers: set[str] = field(default_factory=set)
     # Changes recorded so far (touches, removals): tells whether one event of a batch changed anything.
     change_count: int = field(default=0, compare=False)
+    # Derived, never stored: each contact's part in the next deadline, kept until the contact
+    # changes (core.Engine.next_deadline), and the engine it was worked out by.
+    contact_deadlines: dict[str, tuple[float, ContactTimes | None]] = field(default_factory=dict, compare=False, repr=False)
+    contact_deadlines_by: int | None = field(default=None, compare=False, repr=False)
 
     def touch_agent(self, agent: Agent) -> None:
         self.agents[agent.agent_id] = agent
@@ -139,12 +147,14 @@ class DomainState:
         self.contacts[contact.contact_id] = contact
         self.changed_contacts.add(contact.contact_id)
         self.change_count += 1
+        self.contact_deadlines.pop(contact.contact_id, None)
 
     def remove_contact(self, contact_id: str) -> None:
         """Forget a finished contact; the change set records the removal."""
         self.contacts.pop(contact_id, None)
         self.changed_contacts.add(contact_id)
         self.change_count += 1
+        self.contact_deadlines.pop(contact_id, None)
 
     def touch_queue(self, queue: str, stats: QueueStats) -> None:
         self.queues[queue] = stats
