@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from contact_router.alerts.detectors import ContactTimes, EarlyWarning
+from contact_router.alerts.detectors import EarlyWarning
 from contact_router.alerts.kpis import Fact
 from contact_router.alerts.outlook import Forecast
 from contact_router.contract import ContactArrived, ContactEnded, EscalationAlert, InputEvent
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.engine import Decision, Router, wrap_up_deadline
-from contact_router.routing.model import DomainState
+from contact_router.routing.model import DomainState, KeptDeadlines
 
 _engine_ids = itertools.count()
 
@@ -59,24 +59,28 @@ class Engine:
         contact; working out each contact's part anew was a tenth of a worker's time at live load
         (py-spy), so each part is kept on the state until its contact changes (every change goes
         through DomainState.touch_contact or remove_contact, which drop it)."""
-        parts = self._contact_deadlines(state)
-        found = min(min((router_at for router_at, _ in parts), default=math.inf), wrap_up_deadline(state))
+        kept = self._kept_deadlines(state)
+        found = min(min(kept.router.values(), default=math.inf), wrap_up_deadline(state))
         if self.warnings is not None:
-            warning_at = self.warnings.deadline_of(state, [times for _, times in parts if times is not None])
+            warning_at = self.warnings.deadline_of(state, kept.long_wait, kept.handling)
             if warning_at is not None:
                 found = min(found, warning_at)
         return None if found == math.inf else found
 
-    def _contact_deadlines(self, state: DomainState) -> Iterable[tuple[float, ContactTimes | None]]:
-        kept = state.contact_deadlines
-        if state.contact_deadlines_by != self._id:  # worked out by another engine, or never
-            kept.clear()
-            state.contact_deadlines_by = self._id
-        for contact_id in state.contacts.keys() - kept.keys():
+    def _kept_deadlines(self, state: DomainState) -> KeptDeadlines:
+        kept = state.kept_deadlines
+        if kept.engine != self._id:  # worked out by another engine, or never
+            kept.reset(self._id)
+        for contact_id in state.contacts.keys() - kept.router.keys():
             contact = state.contacts[contact_id]
-            times = self.warnings.contact_times(contact) if self.warnings is not None else None
-            kept[contact_id] = (self.router.contact_deadline(contact), times)
-        return kept.values()
+            kept.router[contact_id] = self.router.contact_deadline(contact)
+            if self.warnings is not None:
+                long_wait_at, handling = self.warnings.contact_times(contact)
+                if long_wait_at != math.inf:
+                    kept.long_wait[contact_id] = long_wait_at
+                if handling is not None:
+                    kept.handling[contact_id] = handling
+        return kept
 
     @staticmethod
     def customers_needed(state: DomainState, event: InputEvent) -> list[str]:

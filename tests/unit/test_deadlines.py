@@ -71,5 +71,5 @@ def test_a_contact_changed_or_gone_is_worked_out_again() -> None:
     assert ringing != waiting and ringing == from_scratch(domain.engine, domain.state)
     assert ringing is not None and ringing <= T0.timestamp() + domain.start - T0.timestamp() + 15.0 + 1
     domain.send("contact.abandoned", {"contact_id": "c1"}, at=6.0)
-    assert "c1" not in domain.state.contact_deadlines
+    assert "c1" not in domain.state.kept_deadlines.router
     assert domain.engine.next_deadline(domain.state) == from_scratch(domain.engine, domain.state)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from collections.abc import Mapping
 
 from contact_router.alerts.kpis import (
     Abandoned,
@@ -45,7 +44,7 @@ from contact_router.contract import (
 )
 from contact_router.routing.config import RoutingConfig
 from contact_router.routing.engine import Decision
-from contact_router.routing.model import DUE_TOLERANCE_SECONDS, Agent, Contact, ContactStatus, DomainState
+from contact_router.routing.model import DUE_TOLERANCE_SECONDS, Agent, Contact, ContactStatus, DomainState, Handling
 
 HISTORY_SECONDS = 7 * 86_400.0  # customer history kept for the 7-day repeat rate
 
@@ -63,16 +62,6 @@ class Observed:
 
     facts: list[Fact]
     alerts: list[EscalationAlert]
-
-
-class ContactTimes(NamedTuple):
-    """One contact's part in the detectors' next deadline (inf: no part)."""
-
-    contact_id: str
-    queue: str
-    agent_id: str | None
-    long_wait_at: float  # when its wait becomes long enough to warn of, while not yet answered
-    handled_since: float  # when it was assigned, while in progress (the long-handle warning)
 
 
 class EarlyWarning:
@@ -106,38 +95,44 @@ class EarlyWarning:
     def next_deadline(self, state: DomainState) -> float | None:
         """When the detectors next need a timer: a contact reaching its warning wait, a contact in
         progress reaching a long handle time, or a queue's next evaluation."""
-        return self.deadline_of(state, [self.contact_times(c) for c in state.contacts.values()])
+        long_waits: dict[str, float] = {}
+        handling: dict[str, Handling] = {}
+        for contact in state.contacts.values():
+            long_waits[contact.contact_id], in_progress = self.contact_times(contact)
+            if in_progress is not None:
+                handling[contact.contact_id] = in_progress
+        return self.deadline_of(state, long_waits, handling)
 
-    def contact_times(self, contact: Contact) -> ContactTimes:
-        """What of the contact alone the detectors' timers depend on. It depends on the contact
-        alone, so core.Engine keeps it until the contact changes."""
+    def contact_times(self, contact: Contact) -> tuple[float, Handling | None]:
+        """When the contact's wait becomes long enough to warn of (inf: never), and its handling
+        if the long-handle warning watches it. They depend on the contact alone, so core.Engine
+        keeps them until the contact changes."""
         policy = self.config.policy(contact.queue)
-        long_wait_at = handled_since = math.inf
         if not contact.accepted:  # waiting, or ringing
             share = policy.alerts.waiting_share
-            if share is not None:
-                long_wait_at = contact.arrived_at + share * policy.service_level_seconds
-        elif contact.assigned_at is not None and policy.alerts.handle_time_factor:
-            handled_since = contact.assigned_at
-        return ContactTimes(contact.contact_id, contact.queue, contact.agent_id, long_wait_at, handled_since)
+            return (math.inf if share is None else contact.arrived_at + share * policy.service_level_seconds), None
+        if contact.assigned_at is not None and policy.alerts.handle_time_factor:
+            return math.inf, Handling(contact.assigned_at, contact.queue, contact.agent_id)
+        return math.inf, None
 
-    def deadline_of(self, state: DomainState, contacts: Iterable[ContactTimes]) -> float | None:
-        """The detectors' next deadline, from the times of every live contact: those times with the
-        alerts firing and the queues' handle times of now."""
+    def deadline_of(self, state: DomainState, long_waits: Mapping[str, float], handling: Mapping[str, Handling]) -> float | None:
+        """The detectors' next deadline from the times of the live contacts (contact_times), with
+        the alerts firing and the queues' handle times of now."""
         # Not for a contact whose long-wait alert fires, nor for an agent whose handle-time alert
         # fires or cools down: the timer could not change anything.
         waited_long = {a.subject_id for a in state.alerts.values() if a.kind == "contact_waiting_long" and a.resolved_at is None}
-        handling_long = {a.subject_id for a in state.alerts.values() if a.kind == "handle_time_high" and a.subject_kind == "agent"}
-        found = math.inf
-        handled_since: dict[str, float] = {}  # per queue: the longest handled contact's start
-        for times in contacts:
-            if times.long_wait_at < found and times.contact_id not in waited_long:
-                found = times.long_wait_at
-            # A long handle ends after its start: a start at or after `found` cannot come first.
-            since = times.handled_since
-            if since < found and since < handled_since.get(times.queue, math.inf) and (times.agent_id or "") not in handling_long:
-                handled_since[times.queue] = since
-        for queue, since in handled_since.items():
+        if waited_long:
+            found = min((at for contact_id, at in long_waits.items() if contact_id not in waited_long), default=math.inf)
+        else:
+            found = min(long_waits.values(), default=math.inf)
+        handled_long = {a.subject_id for a in state.alerts.values() if a.kind == "handle_time_high" and a.subject_kind == "agent"}
+        first_start: dict[str, float] = {}  # per queue
+        for contact in handling.values():
+            # A long handle ends after it started: a start at or after `found` cannot come first.
+            if contact.since < found and contact.since < first_start.get(contact.queue, math.inf):
+                if (contact.agent_id or "") not in handled_long:
+                    first_start[contact.queue] = contact.since
+        for queue, since in first_start.items():
             found = min(found, since + self.long_handle_seconds(queue, state))
         if state.contacts or any(a.state is not AgentState.OFFLINE for a in state.agents.values()):
             for queue, stats in state.queues.items():
@@ -150,11 +145,6 @@ class EarlyWarning:
         stats = state.queues.get(queue)
         aht = (stats.aht if stats is not None else None) or policy.expected_handle_seconds
         return max((policy.alerts.handle_time_factor or 0.0) * aht, policy.alerts.handle_time_min_seconds)
-
-
-def _firing(state: DomainState, kind: str, subject_kind: str, subject_id: str) -> bool:
-    alert = state.alerts.get(alert_key(kind, subject_kind, subject_id))
-    return alert is not None and alert.resolved_at is None
 
 
 class _Watch:

@@ -6,13 +6,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 from contact_router.alerts.state import ActiveAlert, CustomerHistory, QueueStats
 from contact_router.contract import AgentState, Channel
-
-if TYPE_CHECKING:
-    from contact_router.alerts.detectors import ContactTimes
 
 # A timer's event time can land a hair before its deadline: it travels as RFC 3339 (microseconds)
 # and POSIX seconds near 1.7e9 are floats with ~0.24 us resolution. Deadlines count as reached this
@@ -115,6 +112,37 @@ class Contact:
         return (-(self.priority + aged), self.arrived_at, self.contact_id)
 
 
+class Handling(NamedTuple):
+    """A contact in progress, for the long-handle warning."""
+
+    since: float  # when it was assigned
+    queue: str
+    agent_id: str | None
+
+
+@dataclass
+class KeptDeadlines:
+    """Each live contact's part in the domain's next deadline, derived from the contact alone and
+    kept until it changes (core.Engine.next_deadline), with the engine that worked them out. Never
+    stored. Plain floats, so the earliest is `min` over a dict's values."""
+
+    engine: int | None = None
+    router: dict[str, float] = field(default_factory=dict)  # the router's deadline, inf if none: every live contact
+    long_wait: dict[str, float] = field(default_factory=dict)  # when its wait becomes long enough to warn of
+    handling: dict[str, Handling] = field(default_factory=dict)  # in progress, watched for a long handle
+
+    def drop(self, contact_id: str) -> None:
+        self.router.pop(contact_id, None)
+        self.long_wait.pop(contact_id, None)
+        self.handling.pop(contact_id, None)
+
+    def reset(self, engine: int) -> None:
+        self.engine = engine
+        self.router.clear()
+        self.long_wait.clear()
+        self.handling.clear()
+
+
 @dataclass
 class DomainState:
     """All live state of one routing domain, with a record of what changed since it was loaded."""
@@ -133,10 +161,7 @@ class DomainState:
     changed_customers: set[str] = field(default_factory=set)
     # Changes recorded so far (touches, removals): tells whether one event of a batch changed anything.
     change_count: int = field(default=0, compare=False)
-    # Derived, never stored: each contact's part in the next deadline, kept until the contact
-    # changes (core.Engine.next_deadline), and the engine it was worked out by.
-    contact_deadlines: dict[str, tuple[float, ContactTimes | None]] = field(default_factory=dict, compare=False, repr=False)
-    contact_deadlines_by: int | None = field(default=None, compare=False, repr=False)
+    kept_deadlines: KeptDeadlines = field(default_factory=KeptDeadlines, compare=False, repr=False)
 
     def touch_agent(self, agent: Agent) -> None:
         self.agents[agent.agent_id] = agent
@@ -147,14 +172,14 @@ class DomainState:
         self.contacts[contact.contact_id] = contact
         self.changed_contacts.add(contact.contact_id)
         self.change_count += 1
-        self.contact_deadlines.pop(contact.contact_id, None)
+        self.kept_deadlines.drop(contact.contact_id)
 
     def remove_contact(self, contact_id: str) -> None:
         """Forget a finished contact; the change set records the removal."""
         self.contacts.pop(contact_id, None)
         self.changed_contacts.add(contact_id)
         self.change_count += 1
-        self.contact_deadlines.pop(contact_id, None)
+        self.kept_deadlines.drop(contact_id)
 
     def touch_queue(self, queue: str, stats: QueueStats) -> None:
         self.queues[queue] = stats
