@@ -16,11 +16,16 @@ raw produce -> consume): the floor for each path. `--max-rate` is the worker's d
 
 The worker's /metrics is scraped every `--scrape-seconds` meanwhile, as deploy/prometheus does: a
 deployed worker pays for exporting its live gauges, so the measured one does too.
+
+The worker's CPU time (all its threads, from /proc) over the same window gives the cores it used
+and its CPU per event sent: near saturation latency swings widely between runs, the cost per event
+much less, so code changes are compared on both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import threading
@@ -72,6 +77,11 @@ class RatePoint:
     unanswered: int  # arrivals in the window with no decision read back
     scrape_ms: float | None = None  # median time to scrape the worker's /metrics during the run
     scrapes_failed: int = 0
+    cpu_cores: float | None = None  # the worker's CPU time in the window over the window's length
+
+    @property
+    def cpu_us_per_event(self) -> float | None:
+        return None if self.cpu_cores is None or not self.sent_rate else self.cpu_cores / self.sent_rate * 1e6
 
 
 class Scraper:
@@ -108,6 +118,47 @@ class Scraper:
 
     def median_ms(self) -> float | None:
         return statistics.median(self.durations) * 1000.0 if self.durations else None
+
+
+class CpuMeter:
+    """Samples a process's CPU time (user + system, every thread) from /proc twice a second in a
+    thread while in the `with` block; `cores(start, end)` is what it used between two wall times."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self._stat = Path(f"/proc/{pid}/stat")
+        self._interval = interval
+        self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-cpu", daemon=True)
+        self.samples: list[tuple[float, float]] = []  # (wall time, CPU seconds)
+
+    def __enter__(self) -> CpuMeter:
+        if self._stat.exists():
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                fields = self._stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return
+            self.samples.append((time.time(), (int(fields[11]) + int(fields[12])) / self._ticks))
+            if self._stop.wait(self._interval):
+                return
+
+    def cores(self, start: float, end: float) -> float | None:
+        """CPU seconds per wall second between the samples nearest inside [start, end]."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        (t0, c0), (t1, c1) = inside[0], inside[-1]
+        return (c1 - c0) / (t1 - t0)
 
 
 def arrival_key(domain: str, envelope: dict) -> str | None:
@@ -177,8 +228,9 @@ def measure(
     return latencies, missing
 
 
-async def one_load(bootstrap: str, topics: kafka.BenchTopics, stream: list[BenchEvent], reads: dict[str, tuple[str, bool]], seconds: float) -> tuple[dict[str, tuple[list[float], int]], float]:
-    """Play the stream once while reading back each of `reads` (path -> topic, is-decisions)."""
+async def one_load(bootstrap: str, topics: kafka.BenchTopics, stream: list[BenchEvent], reads: dict[str, tuple[str, bool]], seconds: float) -> tuple[dict[str, tuple[list[float], int]], float, tuple[float, float]]:
+    """Play the stream once while reading back each of `reads` (path -> topic, is-decisions);
+    returns what was measured per path, the rate sent and the measured window."""
     stop = asyncio.Event()
     seen: dict[str, dict[str, float]] = {path: {} for path in reads}
     readers = [asyncio.create_task(read_back(bootstrap, topic, seen[path], dec, stop)) for path, (topic, dec) in reads.items()]
@@ -190,7 +242,7 @@ async def one_load(bootstrap: str, topics: kafka.BenchTopics, stream: list[Bench
     await asyncio.gather(*readers)
     window = (base + WARM_UP_SECONDS, base + WARM_UP_SECONDS + seconds)
     rate = sum(1 for t in sent_at if window[0] <= t < window[1]) / seconds
-    return {path: measure(sent, seen[path], window) for path in reads}, rate
+    return {path: measure(sent, seen[path], window) for path in reads}, rate, window
 
 
 def run(
@@ -228,8 +280,8 @@ def _worker_point(bootstrap: str, redis_url: str, routing: Path, directory: Path
     processes = kafka.start_workers(1, port, kafka.worker_env(bootstrap, redis_url, topics, group, routing), directory)
     try:
         wait_until_routing([port], processes)
-        with Scraper(port, scrape_seconds) as scraper:
-            results, sent_rate = asyncio.run(
+        with Scraper(port, scrape_seconds) as scraper, CpuMeter(processes[0].pid) as cpu:
+            results, sent_rate, window = asyncio.run(
                 one_load(bootstrap, topics, stream, {"worker": (topics.name("routing-decisions"), True)}, seconds)
             )
     finally:
@@ -238,7 +290,10 @@ def _worker_point(bootstrap: str, redis_url: str, routing: Path, directory: Path
         asyncio.run(kafka.delete_topics(bootstrap, topics.all))
     latencies, missing = results["worker"]
     return [
-        RatePoint(rate, sent_rate, domains, "worker", Percentiles.of(latencies), missing, scraper.median_ms(), scraper.failed)
+        RatePoint(
+            rate, sent_rate, domains, "worker", Percentiles.of(latencies), missing, scraper.median_ms(), scraper.failed,
+            cpu.cores(*window),
+        )
     ]
 
 
@@ -251,7 +306,7 @@ def _relay_points(bootstrap: str, directory: Path, stream: list[BenchEvent], rat
             time.sleep(0.2)
         time.sleep(3.0)  # its consumer has joined and been assigned
         reads = {"relay (2 hops)": (topics.name("relayed"), False), "raw (1 hop)": (topics.contact, False)}
-        results, sent_rate = asyncio.run(one_load(bootstrap, topics, stream, reads, seconds))
+        results, sent_rate, _ = asyncio.run(one_load(bootstrap, topics, stream, reads, seconds))
     finally:
         kafka.stop([relay])
         asyncio.run(kafka.delete_topics(bootstrap, topics.all))
@@ -261,18 +316,19 @@ def _relay_points(bootstrap: str, directory: Path, stream: list[BenchEvent], rat
 def render(points: list[RatePoint]) -> str:
     lines = [
         "| target ev/s | sent ev/s | domains | path | arrivals | p50 ms | p99 ms | p99.9 ms | max ms | unanswered "
-        "| scrape ms (failed) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scrape ms (failed) | worker CPU: cores, us/event |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         q = p.latency
         scrape = "" if p.scrape_ms is None else f"{p.scrape_ms:.0f} ({p.scrapes_failed})"
+        cpu = "" if p.cpu_cores is None or p.cpu_us_per_event is None else f"{p.cpu_cores:.2f}, {p.cpu_us_per_event:,.0f}"
         lines.append(
             f"| {p.target_rate:,.0f} | {p.sent_rate:,.0f} | {p.domains} | {p.path} | {q.count} | {q.p50_ms:.1f} | "
-            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {p.unanswered} | {scrape} |"
+            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {p.unanswered} | {scrape} | {cpu} |"
         )
     return "\n".join(lines)
 
 
 def as_dicts(points: list[RatePoint]) -> list[dict]:
-    return [asdict(p) for p in points]
+    return [{**asdict(p), "cpu_us_per_event": p.cpu_us_per_event} for p in points]

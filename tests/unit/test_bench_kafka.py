@@ -134,5 +134,29 @@ def test_the_scraper_times_each_scrape_and_counts_the_failed_ones() -> None:
     assert scraper.failed == 1
     assert scraper.median_ms() is not None and scraper.median_ms() > 0
     point = RatePoint(100.0, 101.0, 2, "worker", Percentiles.of([0.004]), 0, scraper.median_ms(), scraper.failed)
-    assert render([point]).endswith(f"| {scraper.median_ms():.0f} (1) |")
+    assert render([point]).endswith(f"| {scraper.median_ms():.0f} (1) |  |")
+    busy = RatePoint(100.0, 100.0, 2, "worker", Percentiles.of([0.004]), 0, None, 0, cpu_cores=0.5)
+    assert busy.cpu_us_per_event == 5000.0 and render([busy]).endswith("|  | 0.50, 5,000 |")
     assert Scraper(1, 0).median_ms() is None  # never started: no scrape, no figure
+
+
+def test_the_cpu_meter_tells_a_busy_process_from_an_idle_one() -> None:
+    import subprocess
+    import sys
+
+    from benchmarks.latency import CpuMeter
+
+    used = {}
+    for name, code in (("busy", "while True: pass"), ("idle", "import time; time.sleep(60)")):
+        child = subprocess.Popen([sys.executable, "-c", code])
+        try:
+            with CpuMeter(child.pid, interval=0.1) as meter:
+                start = time.time()
+                time.sleep(1.5)
+            used[name] = meter.cores(start, time.time())
+        finally:
+            child.kill()
+            child.wait()
+    assert used["busy"] is not None and used["idle"] is not None
+    assert used["busy"] > 0.2 > 0.05 > used["idle"]
+    assert CpuMeter(child.pid).cores(0.0, 1.0) is None  # no samples: no figure
