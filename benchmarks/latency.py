@@ -34,6 +34,7 @@ import urllib.request
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Self
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -84,19 +85,21 @@ class RatePoint:
         return None if self.cpu_cores is None or not self.sent_rate else self.cpu_cores / self.sent_rate * 1e6
 
 
-class Scraper:
-    """Scrapes a /metrics page every `seconds` in a thread while in the `with` block, timing each scrape."""
+class _InBackground:
+    """Runs `_run` in a daemon thread while in the `with` block (when `_wanted`); `_stop` ends it."""
 
-    def __init__(self, port: int, seconds: float) -> None:
-        self._url = f"http://127.0.0.1:{port}/metrics"
-        self._seconds = seconds
+    def __init__(self, name: str) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-scraper", daemon=True)
-        self.durations: list[float] = []
-        self.failed = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> Scraper:
-        if self._seconds > 0:
+    def _wanted(self) -> bool:
+        return True
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        if self._wanted():
             self._thread.start()
         return self
 
@@ -104,6 +107,20 @@ class Scraper:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+
+
+class Scraper(_InBackground):
+    """Scrapes a /metrics page every `seconds` in a thread while in the `with` block, timing each scrape."""
+
+    def __init__(self, port: int, seconds: float) -> None:
+        super().__init__("bench-scraper")
+        self._url = f"http://127.0.0.1:{port}/metrics"
+        self._seconds = seconds
+        self.durations: list[float] = []
+        self.failed = 0
+
+    def _wanted(self) -> bool:
+        return self._seconds > 0
 
     def _run(self) -> None:
         while not self._stop.wait(self._seconds):
@@ -120,27 +137,19 @@ class Scraper:
         return statistics.median(self.durations) * 1000.0 if self.durations else None
 
 
-class CpuMeter:
+class CpuMeter(_InBackground):
     """Samples a process's CPU time (user + system, every thread) from /proc twice a second in a
     thread while in the `with` block; `cores(start, end)` is what it used between two wall times."""
 
     def __init__(self, pid: int, interval: float = 0.5) -> None:
+        super().__init__("bench-cpu")
         self._stat = Path(f"/proc/{pid}/stat")
         self._interval = interval
         self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-cpu", daemon=True)
         self.samples: list[tuple[float, float]] = []  # (wall time, CPU seconds)
 
-    def __enter__(self) -> CpuMeter:
-        if self._stat.exists():
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+    def _wanted(self) -> bool:
+        return self._stat.exists()
 
     def _run(self) -> None:
         while True:
