@@ -3,6 +3,8 @@ leans on the queue's record, and the projection's spread follows the ratio it pr
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from contact_router.alerts.config import AlertPolicy
@@ -12,11 +14,13 @@ from contact_router.alerts.outlook import (
     later_variance,
     projection_rate,
     queue_outlook,
+    share_variance,
+    waiting_share,
 )
 from contact_router.alerts.state import PeriodCounts, QueueStats
 from contact_router.contract import Channel
 from contact_router.routing.config import QueuePolicy
-from contact_router.routing.model import Agent
+from contact_router.routing.model import Agent, Contact
 
 
 def test_later_contacts_get_the_model_until_the_record_outweighs_it() -> None:
@@ -126,3 +130,36 @@ def test_staffing_plans_by_the_forecast_while_the_projection_blends_it() -> None
     assert unforecast.arrival_rate == unforecast.projection_rate == pytest.approx(50 / 2400)
     # The projection's later arrivals follow its rate: a busier forecast means more contacts to come.
     assert view.projected_offered > unforecast.projected_offered
+
+
+def test_a_wait_counts_in_the_half_hour_it_ends() -> None:
+    # First in line, one place freeing up every 200 s on average: answered within 10 s with chance
+    # 1 - exp(-10 / 200). Already late, it can only count as offered, and only if answered in time
+    # to count in this half hour.
+    late_met, late_offered = waiting_share(1, 1, 200.0, time_left=-5.0, remaining=10.0)
+    assert late_met == 0.0 and late_offered == pytest.approx(1 - math.exp(-10 / 200))
+    # With 15 s to its threshold but 10 s left in the half hour, met and offered both need the 10 s.
+    assert waiting_share(1, 1, 200.0, time_left=15.0, remaining=10.0) == pytest.approx((late_offered, late_offered))
+    # With the whole half hour ahead, it counts here almost surely; in time with 15 s to go.
+    met, offered = waiting_share(1, 1, 200.0, time_left=15.0, remaining=1200.0)
+    assert met == pytest.approx(1 - math.exp(-15 / 200)) and offered > 0.99
+
+
+def test_a_contact_s_spread_is_bernoulli_when_it_surely_counts() -> None:
+    assert share_variance(0.3, 1.0, 0.8) == pytest.approx(0.3 * 0.7)
+    assert share_variance(0.0, 0.0, 0.8) == 0.0
+    assert share_variance(0.0, 0.5, 0.8) == pytest.approx(0.5 * 0.64 - 0.16)  # offered only: (-0.8) half the time
+
+
+def test_a_late_contact_with_seconds_to_go_does_not_sink_the_half_hour() -> None:
+    # 12 of 15 in time (0.80, on target) 5 s before the end, one contact waiting 60 s already.
+    policy = QueuePolicy.model_validate({})
+    stats = QueueStats(period_start=0.0, current=PeriodCounts(arrived=16, answered=15, met=12), aht=200.0)
+    stats.skills = {"retail": 1}
+    agents = [Agent("a0", {"retail": 2}, {Channel.VOICE: 1})]
+    late = Contact("c1", Channel.VOICE, "retail", {"retail": 1}, arrived_at=1735.0)
+    view = queue_outlook("retail", stats, policy, agents, [late], now=1795.0, forecast=None)
+    assert view.projected_service_level is not None
+    # Counted here it would be 12 of 16 (0.75); it is answered in the last 5 s with chance 2.5%, and
+    # the 0.02 contacts expected to arrive in those 5 s move the rest.
+    assert 0.795 < view.projected_service_level < 0.8

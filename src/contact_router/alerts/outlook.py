@@ -65,12 +65,28 @@ def servers_for(agents: Iterable[Agent], typical: Contact) -> int:
     return sum(a.capacity.get(typical.channel, 0) for a in on_the_phones(agents, typical))
 
 
-def in_time_chance(position: int, servers: int, aht: float, time_left: float) -> float:
-    """Chance that the position-th place frees up within time_left: with n busy places freeing up
+def answered_within(position: int, servers: int, aht: float, seconds: float) -> float:
+    """Chance that the position-th place frees up within `seconds`: with n busy places freeing up
     at n / AHT per second, that time is Gamma(position, n / AHT)."""
-    if time_left <= 0 or servers <= 0:
+    if seconds <= 0 or servers <= 0:
         return 0.0
-    return float(gammainc(position, time_left * servers / aht))
+    return float(gammainc(position, seconds * servers / aht))
+
+
+def waiting_share(position: int, servers: int, aht: float, time_left: float, remaining: float) -> tuple[float, float]:
+    """What a waiting contact adds to this half hour's (met, offered). A wait counts in the half hour
+    it ends, as the service level is measured: answered after the half hour, it belongs to the next
+    one, whether it was in time or not. Counting every waiting contact here made a contact already
+    late with a minute to go drag down a half hour that then ended above target. (Its chance to
+    hang up first is not modelled: without a patience it would be a guess.)"""
+    met = answered_within(position, servers, aht, min(time_left, remaining))
+    return met, answered_within(position, servers, aht, remaining)
+
+
+def share_variance(met: float, offered: float, projected: float) -> float:
+    """Variance of (met - projected x offered) from one contact that is met with chance `met`,
+    counted (met or not) with chance `offered`."""
+    return met * (1 - projected) ** 2 + (offered - met) * projected**2 - (met - projected * offered) ** 2
 
 
 def expected_wait(position: int, servers: int, aht: float) -> float:
@@ -101,15 +117,16 @@ def queue_outlook(
     later_rate = projection_rate(stats, elapsed, expected_now)
     rate = expected_now / HALF_HOUR if expected_now is not None else later_rate  # staffing plans by the forecast
 
-    # Projection: what is known, plus each waiting contact's chance to be answered in time, plus the
-    # rest of the half hour's arrivals at the service level the queue has been getting (Erlang C on
-    # the places staffed now, corrected by what this half hour and the last one really gave).
-    met, offered, variance = float(stats.current.met), float(stats.current.offered), 0.0
-    for position, contact in enumerate(waiting, start=1):
-        chance = in_time_chance(position, servers, aht, threshold - (now - contact.arrived_at))
-        met += chance
-        offered += 1
-        variance += chance * (1 - chance)
+    # Projection: what is known, plus each waiting contact's chance to be answered in time (and within
+    # the half hour, or it counts in the next one), plus the rest of the half hour's arrivals at the
+    # service level the queue has been getting (Erlang C on the places staffed now, corrected by what
+    # this half hour and the last one really gave).
+    shares = [
+        waiting_share(position, servers, aht, threshold - (now - contact.arrived_at), remaining)
+        for position, contact in enumerate(waiting, start=1)
+    ]
+    met = stats.current.met + sum(share_met for share_met, _ in shares)
+    offered = stats.current.offered + sum(share_offered for _, share_offered in shares)
     later = later_rate * remaining
     seen_met, seen_offered = stats.current.met + stats.previous.met, stats.current.offered + stats.previous.offered
     prior, patience = policy.alerts.sla_prior_contacts, policy.alerts.patience_seconds
@@ -120,8 +137,9 @@ def queue_outlook(
     projected = upper = None
     if offered >= policy.alerts.min_offered:
         projected = met / offered
+        variance = sum(share_variance(share_met, share_offered, projected) for share_met, share_offered in shares)
         variance += later_variance(later, later_sl, projected, seen_offered + prior)
-        upper = projected + certainty_z(policy.alerts, elapsed) * math.sqrt(variance) / offered
+        upper = projected + certainty_z(policy.alerts, elapsed) * math.sqrt(max(variance, 0.0)) / offered
 
     def agents(places: int) -> int:
         return math.ceil(places / per_agent - 1e-9)
