@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from contact_router.alerts.kpis import Abandoned, Answered, Finished
+from contact_router.alerts.state import alert_key
 from contact_router.core import Engine
 from contact_router.routing.config import RoutingConfig
 from contact_router.service import RoutingService, SourceRecord
@@ -107,13 +108,15 @@ def test_queue_service_level_projected_below_target_warns_and_resolves() -> None
     d = WatchedDomain(CONFIG)
     d.send("agent.logged_in", agent_in("a1", {}))
     for i in range(12):  # one agent, 12 contacts at once: most will wait far past 20 s
-        d.send("contact.arrived", contact(f"c{i}", {}), at=i)
+        d.send("contact.arrived", contact(f"c{i}", {}), at=7 + i)
     d.run_timers(until=599)
     assert d.raised("sla_at_risk") == []  # the first 10 minutes of a half hour are not judged
     d.run_timers(until=630)
     (alert,) = d.raised("sla_at_risk")
     assert alert.subject.kind == "queue" and alert.subject.id == "general" and alert.severity == "warning"
     assert alert.evidence["projected_upper"] < 0.8 and alert.evidence["waiting"] == 11
+    # Judged on the 30 s grid, not 30 s after whichever event came last: at 10:00 exactly.
+    assert d.state.alerts[alert_key("sla_at_risk", "queue", "general")].fired_at == d.start + 600
     stats = d.state.queues["general"]
     assert stats.projected_service_level is not None and stats.staffed == 1
     # Plenty of agents arrive: the backlog drains. The warning is about this half hour: it resolves
@@ -164,6 +167,23 @@ def test_arrivals_above_forecast() -> None:
     d.run_timers(until=600)
     (alert,) = d.raised("arrivals_above_forecast")
     assert alert.evidence["arrivals"] == 30 and alert.evidence["ratio"] > 1.25
+
+
+def test_arrivals_above_forecast_are_not_judged_in_a_half_hour_s_first_minutes() -> None:
+    class Flat:
+        def expected(self, at: float) -> float:
+            return 30.0  # per half hour
+
+    d = WatchedDomain(CONFIG, forecasts={"general": Flat()})
+    for i in range(20):
+        d.send("agent.logged_in", agent_in(f"a{i}", {}))
+    for i in range(60):  # twice the forecast, all half hour long; then nothing
+        d.send("contact.arrived", contact(f"c{i}", {}), at=i * 30)
+    d.run_timers(until=1800 + 299)
+    # The new half hour's first minutes say nothing yet: the surge alert neither resolves nor flaps.
+    assert [a.status for a in d.alerts if a.kind == "arrivals_above_forecast"] == ["firing"]
+    d.run_timers(until=1800 + 300)
+    assert [a.status for a in d.alerts if a.kind == "arrivals_above_forecast"] == ["firing", "resolved"]
 
 
 def test_agent_handle_time_far_above_the_queue_norm_and_missed_offers() -> None:

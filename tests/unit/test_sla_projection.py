@@ -115,6 +115,8 @@ def test_a_forecast_counts_as_one_more_half_hour_of_observation() -> None:
     assert projection_rate(stats, 600.0, None) == pytest.approx(50 / 2400)
     assert projection_rate(stats, 600.0, 90.0) == pytest.approx((50 + 90) / 4200)
     assert projection_rate(QueueStats(period_start=0.0), 0.0, None) == 0.0
+    # At the half hour's first second the last one's rate holds (it used to drop to nothing).
+    assert projection_rate(QueueStats(period_start=0.0, previous=PeriodCounts(arrived=30)), 0.0, None) == 30 / 1800
     assert projection_rate(QueueStats(period_start=0.0), 0.0, 90.0) == pytest.approx(90 / 3600)
 
 

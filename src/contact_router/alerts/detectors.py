@@ -47,6 +47,7 @@ from contact_router.routing.engine import Decision
 from contact_router.routing.model import DUE_TOLERANCE_SECONDS, Agent, Contact, ContactStatus, DomainState, Handling
 
 HISTORY_SECONDS = 7 * 86_400.0  # customer history kept for the 7-day repeat rate
+ARRIVALS_JUDGED_AFTER_SECONDS = 300.0  # arrivals against the forecast: neither fired nor resolved sooner
 
 # Contact alerts that end when the contact stops waiting; the others end when it closes.
 WAITING_KINDS = ("contact_waiting_long", "contact_breach_predicted")
@@ -145,6 +146,14 @@ class EarlyWarning:
         stats = state.queues.get(queue)
         aht = (stats.aht if stats is not None else None) or policy.expected_handle_seconds
         return max((policy.alerts.handle_time_factor or 0.0) * aht, policy.alerts.handle_time_min_seconds)
+
+
+def on_the_grid(t: float, every: float) -> float:
+    """The last multiple of `every` seconds (POSIX) at or before t. Queue evaluations keep to this
+    grid rather than to the events that happened to trigger them: with an interval that divides the
+    half hour, every half hour is judged at the same minutes and seconds, the mark 5 minutes before its
+    end among them, instead of up to an interval after it."""
+    return math.floor(t / every) * every
 
 
 class _Watch:
@@ -367,7 +376,7 @@ class _Watch:
         policy = self.config.policy(queue)
         rules = policy.alerts
         stats = self._stats(queue)
-        stats.evaluated_at = self.now
+        stats.evaluated_at = on_the_grid(self.due_by, rules.evaluate_every_seconds)
         waiting = self._waiting(queue)
         view = queue_outlook(queue, stats, policy, self.state.agents.values(), waiting, self.now, self.owner.forecasts.get(queue))
         stats.projected_service_level = view.projected_service_level
@@ -414,10 +423,11 @@ class _Watch:
             elapsed = self.now - stats.period_start
             expected = view.forecast_arrivals * elapsed / 1800.0
             ratio = stats.current.arrived / expected if expected > 0 else 0.0
+            judged = elapsed >= ARRIVALS_JUDGED_AFTER_SECONDS  # a few minutes' arrivals say nothing either way
             ratio_alert(
                 "arrivals_above_forecast", "warning",
-                elapsed >= 300 and stats.current.arrived >= rules.min_offered and ratio >= rules.arrivals_over_forecast,
-                ratio < rules.arrivals_over_forecast,
+                judged and stats.current.arrived >= rules.min_offered and ratio >= rules.arrivals_over_forecast,
+                judged and ratio < rules.arrivals_over_forecast,
                 {"arrivals": stats.current.arrived, "forecast_so_far": expected, "ratio": ratio},
             )  # fmt: skip
         if rules.no_agent:

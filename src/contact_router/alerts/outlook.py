@@ -174,7 +174,7 @@ def projection_rate(stats: QueueStats, elapsed: float, forecast_arrivals: float 
     end; BENCHMARKS.md). Staffing keeps the forecast alone: it plans, it does not project."""
     seen = stats.previous.arrived + stats.current.arrived
     if forecast_arrivals is None:
-        return seen / (HALF_HOUR + elapsed) if elapsed > 0 else 0.0
+        return seen / (HALF_HOUR + elapsed)
     return (seen + forecast_arrivals) / (2 * HALF_HOUR + elapsed)
 
 
