@@ -65,4 +65,7 @@ class AlertPolicy(BaseModel):
 
     # Lifecycle
     cooldown_seconds: float = Field(600.0, ge=0, description="A resolved queue or agent alert cannot fire again before this.")
-    evaluate_every_seconds: float = Field(30.0, gt=0, description="How often queue and agent detectors run on timers.")
+    evaluate_every_seconds: float = Field(
+        30.0, gt=0, description="How often queue and agent detectors run on timers, at multiples of it on the clock: "
+        "one that divides 1800 judges every half hour at the same seconds (5 minutes before its end among them).",
+    )
