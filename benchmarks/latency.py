@@ -32,9 +32,12 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Self
+from subprocess import Popen
+from typing import NamedTuple, Self
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -42,9 +45,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from benchmarks import kafka
 from benchmarks.load import BenchEvent, events_per_second, many_domains, recorded_inputs
 from contact_router.processes import wait_until_routing
-from contact_router.sim.scenario import load_scenario
+from contact_router.settings import Settings
+from contact_router.sim.platform import PlatformSimulator
+from contact_router.sim.scenario import Scenario, load_scenario
 
 DECIDED = {"contact.assigned", "contact.queued"}
+CLOSED_LOOP = "worker (closed loop)"
 WARM_UP_SECONDS = 20.0
 
 
@@ -75,7 +81,7 @@ class RatePoint:
     domains: int
     path: str  # "worker", "relay (2 hops)", "raw (1 hop)"
     latency: Percentiles
-    unanswered: int  # arrivals in the window with no decision read back
+    unanswered: int | None  # arrivals in the window with no decision read back (not counted in closed loop)
     scrape_ms: float | None = None  # median time to scrape the worker's /metrics during the run
     scrapes_failed: int = 0
     cpu_cores: float | None = None  # the worker's CPU time in the window over the window's length
@@ -282,21 +288,28 @@ def run(
     return points
 
 
-def _worker_point(bootstrap: str, redis_url: str, routing: Path, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int, scrape_seconds: float) -> list[RatePoint]:
+@contextmanager
+def one_worker(bootstrap: str, redis_url: str, routing: Path, directory: Path, partitions: int, port: int) -> Iterator[tuple[kafka.BenchTopics, Popen[bytes]]]:
+    """A worker routing on fresh topics and its own Redis keys, ready to route; all gone afterwards."""
     topics = kafka.BenchTopics.fresh()
     group = f"bench-latency-{uuid.uuid4().hex[:8]}"
     asyncio.run(kafka.create_topics(bootstrap, topics.all, partitions))
     processes = kafka.start_workers(1, port, kafka.worker_env(bootstrap, redis_url, topics, group, routing), directory)
     try:
         wait_until_routing([port], processes)
-        with Scraper(port, scrape_seconds) as scraper, CpuMeter(processes[0].pid) as cpu:
-            results, sent_rate, window = asyncio.run(
-                one_load(bootstrap, topics, stream, {"worker": (topics.name("routing-decisions"), True)}, seconds)
-            )
+        yield topics, processes[0]
     finally:
         kafka.stop(processes)
         kafka.forget_redis_prefix(redis_url, group)
         asyncio.run(kafka.delete_topics(bootstrap, topics.all))
+
+
+def _worker_point(bootstrap: str, redis_url: str, routing: Path, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int, scrape_seconds: float) -> list[RatePoint]:
+    with one_worker(bootstrap, redis_url, routing, directory, partitions, port) as (topics, process):
+        with Scraper(port, scrape_seconds) as scraper, CpuMeter(process.pid) as cpu:
+            results, sent_rate, window = asyncio.run(
+                one_load(bootstrap, topics, stream, {"worker": (topics.name("routing-decisions"), True)}, seconds)
+            )
     latencies, missing = results["worker"]
     return [
         RatePoint(
@@ -322,19 +335,105 @@ def _relay_points(bootstrap: str, directory: Path, stream: list[BenchEvent], rat
     return [RatePoint(rate, sent_rate, domains, path, Percentiles.of(lat), miss) for path, (lat, miss) in results.items()]
 
 
+class Mark(NamedTuple):
+    """The closed-loop simulator's counters at one moment."""
+
+    simulated: float  # seconds since it started
+    wall: float  # time.time()
+    sent: int  # events it has sent
+    measured: int  # decisions read back about its events
+
+
+def run_closed_loop(
+    bootstrap: str,
+    redis_url: str,
+    *,
+    scenario: Path,
+    rates: list[float],
+    seconds: float,
+    partitions: int,
+    port: int,
+    scrape_seconds: float = 5.0,
+) -> list[RatePoint]:
+    """The load as the online simulator plays it (`contact-router simulate`): its agents answer the
+    offers this worker makes, so contacts are accepted and end as they would, where the recorded
+    stream's answers are to the offline run's offers (a live worker rejects most, and its contacts
+    pile up). Real time (speed 1), so every timer runs as in production; as many copies of the
+    scenario's domain as make up each rate, all starting together. Latency is from each event the
+    simulator sends to the first decision it caused (any event, not only arrivals)."""
+    loaded = load_scenario(scenario)
+    horizon = WARM_UP_SECONDS * 2 + seconds
+    per_domain = events_per_second(recorded_inputs(scenario, horizon / 60.0, timers=False), WARM_UP_SECONDS, horizon)
+    points: list[RatePoint] = []
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+        directory = Path(tmp)
+        routing = kafka.write_routing(loaded.routing, directory)
+        for rate in rates:
+            domains = max(1, round(rate / per_domain))
+            many = loaded.model_copy(update={"domains": [f"bench-{i:04d}" for i in range(domains)]})
+            with one_worker(bootstrap, redis_url, routing, directory, partitions, port) as (topics, process):
+                with Scraper(port, scrape_seconds) as scraper, CpuMeter(process.pid) as cpu:
+                    marks, latencies = _closed_loop(bootstrap, topics, many, seconds)
+            start, end = window_marks(marks, seconds)
+            points.append(
+                RatePoint(
+                    rate, (end.sent - start.sent) / (end.wall - start.wall), domains, CLOSED_LOOP,
+                    Percentiles.of(latencies[start.measured : end.measured]), None, scraper.median_ms(),
+                    scraper.failed, cpu.cores(start.wall, end.wall),
+                )
+            )  # fmt: skip
+    return points
+
+
+def window_marks(marks: list[Mark], seconds: float) -> tuple[Mark, Mark]:
+    """The marks that open and close the measured window: the first after the warm-up, the first
+    `seconds` later (or the last one, if the run stopped short)."""
+    start = next((m for m in marks if m.simulated >= WARM_UP_SECONDS), None)
+    if start is None:
+        raise RuntimeError(f"the simulator stopped within its {WARM_UP_SECONDS:.0f} s warm-up")
+    end = next((m for m in marks if m.simulated >= start.simulated + seconds), marks[-1])
+    if end.wall <= start.wall:
+        raise RuntimeError("the simulator stopped at the start of the measured window")
+    return start, end
+
+
+def _closed_loop(bootstrap: str, topics: kafka.BenchTopics, scenario: Scenario, seconds: float) -> tuple[list[Mark], list[float]]:
+    """Play the scenario for the warm-up and the window; the simulator's counters every half second
+    and every latency it measured, in the order read."""
+    settings = Settings(
+        kafka_bootstrap=bootstrap,
+        topic_contact_events=topics.contact,
+        topic_agent_events=topics.agent,
+        topic_routing_decisions=topics.name("routing-decisions"),
+        topic_escalation_alerts=topics.name("escalation-alerts"),
+        topic_dead_letters=topics.name("dead-letters"),
+    )
+    marks: list[Mark] = []
+
+    def mark(sim: PlatformSimulator) -> None:
+        marks.append(Mark(sim.now(), time.time(), sim.events_sent, len(sim.stats.all_latencies)))
+
+    sim = PlatformSimulator(
+        scenario, settings, duration=WARM_UP_SECONDS + seconds + 1.0, on_summary=None, on_tick=mark, drain_seconds=0.0
+    )
+    asyncio.run(sim.run())
+    return marks, sim.stats.all_latencies
+
+
 def render(points: list[RatePoint]) -> str:
     lines = [
-        "| target ev/s | sent ev/s | domains | path | arrivals | p50 ms | p99 ms | p99.9 ms | max ms | unanswered "
+        "| target ev/s | sent ev/s | domains | path | measured | p50 ms | p99 ms | p99.9 ms | max ms | unanswered "
         "| scrape ms (failed) | worker CPU: cores, us/event |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         q = p.latency
         scrape = "" if p.scrape_ms is None else f"{p.scrape_ms:.0f} ({p.scrapes_failed})"
+        unanswered = "" if p.unanswered is None else str(p.unanswered)
         cpu = "" if p.cpu_cores is None or p.cpu_us_per_event is None else f"{p.cpu_cores:.2f}, {p.cpu_us_per_event:,.0f}"
         lines.append(
             f"| {p.target_rate:,.0f} | {p.sent_rate:,.0f} | {p.domains} | {p.path} | {q.count} | {q.p50_ms:.1f} | "
-            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {p.unanswered} | {scrape} | {cpu} |"
+            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {unanswered} | {scrape} | {cpu} |"
         )
     return "\n".join(lines)
 

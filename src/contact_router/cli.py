@@ -505,15 +505,18 @@ def bench_latency(
         float, typer.Option(min=0, help="Scrape the worker's /metrics this often, as deploy/prometheus does; 0: never.")
     ] = 5.0,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of the percentiles by rate here.")] = None,
+    closed_loop: Annotated[
+        bool, typer.Option(help="Load from the online simulator, whose agents answer the worker's own offers (no relay rows).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Arrival -> decision latency of a worker at fixed rates, next to raw Kafka and a relay at the same rates."""
     _benchmarks()
-    from benchmarks.latency import as_dicts, render, run
+    from benchmarks.latency import as_dicts, render, run, run_closed_loop
 
     chosen = [max_rate * float(f) for f in fractions.split(",") if f] + [float(r) for r in rates.split(",") if r]
     settings = Settings()
-    points = run(
+    points = (run_closed_loop if closed_loop else run)(
         settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, rates=sorted(chosen),
         seconds=seconds, partitions=partitions, port=port, scrape_seconds=scrape_seconds,
     )

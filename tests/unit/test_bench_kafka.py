@@ -160,3 +160,17 @@ def test_the_cpu_meter_tells_a_busy_process_from_an_idle_one() -> None:
     assert used["busy"] is not None and used["idle"] is not None
     assert used["busy"] > 0.2 > 0.05 > used["idle"]
     assert CpuMeter(child.pid).cores(0.0, 1.0) is None  # no samples: no figure
+
+
+def test_the_closed_loop_window_opens_after_the_warm_up_and_runs_its_seconds() -> None:
+    from benchmarks.latency import WARM_UP_SECONDS, Mark, window_marks
+
+    # A mark every half second: 50 events sent and 40 decisions read per second.
+    marks = [Mark(t / 2, 1000.0 + t / 2, 25 * t, 20 * t) for t in range(int(2 * (WARM_UP_SECONDS + 12)))]
+    start, end = window_marks(marks, seconds=10.0)
+    assert start.simulated == WARM_UP_SECONDS and end.simulated == WARM_UP_SECONDS + 10.0
+    assert (end.sent - start.sent) / (end.wall - start.wall) == 50.0 and end.measured - start.measured == 400
+    # A run that stopped short ends the window at its last mark; one that never got past the warm-up fails.
+    assert window_marks(marks, seconds=60.0)[1] == marks[-1]
+    with pytest.raises(RuntimeError, match="warm-up"):
+        window_marks(marks[:10], seconds=10.0)

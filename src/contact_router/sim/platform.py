@@ -173,6 +173,10 @@ class PlatformSimulator:
         """Simulated seconds since the start."""
         return (time.monotonic() - self._started) * self.speed
 
+    @property
+    def events_sent(self) -> int:
+        return self._events
+
     def _at(self, t: float, kind: str, payload: Any) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (t, self._seq, kind, payload))
