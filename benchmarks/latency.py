@@ -50,6 +50,8 @@ from contact_router.sim.platform import PlatformSimulator
 from contact_router.sim.scenario import Scenario, load_scenario
 
 DECIDED = {"contact.assigned", "contact.queued"}
+PROCESSED = "contact_router_events_total"  # the worker's input events, by type and result
+TIMER_FIRED = "timer.fired"
 CLOSED_LOOP = "worker (closed loop)"
 WARM_UP_SECONDS = 20.0
 
@@ -85,6 +87,8 @@ class RatePoint:
     scrape_ms: float | None = None  # median time to scrape the worker's /metrics during the run
     scrapes_failed: int = 0
     cpu_cores: float | None = None  # the worker's CPU time in the window over the window's length
+    processed_rate: float | None = None  # input events the worker processed per second in the window, its timers' included
+    timer_rate: float | None = None  # of those, its own timer events
 
     @property
     def cpu_us_per_event(self) -> float | None:
@@ -124,6 +128,7 @@ class Scraper(_InBackground):
         self._seconds = seconds
         self.durations: list[float] = []
         self.failed = 0
+        self.counts: list[tuple[float, float, float]] = []  # (wall time, input events processed, timer events of them)
 
     def _wanted(self) -> bool:
         return self._seconds > 0
@@ -133,14 +138,42 @@ class Scraper(_InBackground):
             started = time.perf_counter()
             try:
                 with urllib.request.urlopen(self._url, timeout=10) as response:
-                    response.read()
+                    page = response.read()
             except OSError:  # an HTTP 500 included
                 self.failed += 1
                 continue
             self.durations.append(time.perf_counter() - started)
+            self.counts.append((time.time(), *processed_events(page.decode())))
 
     def median_ms(self) -> float | None:
         return statistics.median(self.durations) * 1000.0 if self.durations else None
+
+    def event_rates(self, start: float, end: float) -> tuple[float, float] | None:
+        """Input events the worker processed per second between two wall times, and of them its own
+        timers' (the load's rate leaves those out)."""
+        rates = rates_between(self.counts, start, end)
+        return None if rates is None else (rates[0], rates[1])
+
+
+def processed_events(page: str) -> tuple[float, float]:
+    """From a worker's /metrics page: the input events it processed, and of them the timer events."""
+    total = timers = 0.0
+    for line in page.splitlines():
+        if line.startswith(PROCESSED + "{"):
+            value = float(line.rsplit(" ", 1)[1])
+            total += value
+            timers += value if f'type="{TIMER_FIRED}"' in line else 0.0
+    return total, timers
+
+
+def rates_between(samples: list[tuple[float, ...]], start: float, end: float) -> tuple[float, ...] | None:
+    """Each counter's growth per wall second between the first and last samples (wall time,
+    counters...) inside [start, end]; None without two of them."""
+    inside = [s for s in samples if start <= s[0] <= end]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    first, last = inside[0], inside[-1]
+    return tuple((b - a) / (last[0] - first[0]) for a, b in zip(first[1:], last[1:], strict=True))
 
 
 class CpuMeter(_InBackground):
@@ -169,11 +202,8 @@ class CpuMeter(_InBackground):
 
     def cores(self, start: float, end: float) -> float | None:
         """CPU seconds per wall second between the samples nearest inside [start, end]."""
-        inside = [s for s in self.samples if start <= s[0] <= end]
-        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
-            return None
-        (t0, c0), (t1, c1) = inside[0], inside[-1]
-        return (c1 - c0) / (t1 - t0)
+        rates = rates_between(self.samples, start, end)
+        return None if rates is None else rates[0]
 
 
 def arrival_key(domain: str, envelope: dict) -> str | None:
@@ -311,12 +341,16 @@ def _worker_point(bootstrap: str, redis_url: str, routing: Path, directory: Path
                 one_load(bootstrap, topics, stream, {"worker": (topics.name("routing-decisions"), True)}, seconds)
             )
     latencies, missing = results["worker"]
-    return [
-        RatePoint(
-            rate, sent_rate, domains, "worker", Percentiles.of(latencies), missing, scraper.median_ms(), scraper.failed,
-            cpu.cores(*window),
-        )
-    ]
+    return [measured_worker(rate, sent_rate, domains, "worker", latencies, missing, scraper, cpu, window)]
+
+
+def measured_worker(rate: float, sent_rate: float, domains: int, path: str, latencies: list[float], unanswered: int | None, scraper: Scraper, cpu: CpuMeter, window: tuple[float, float]) -> RatePoint:
+    """A worker's point: its latencies, and what the scraper and the CPU meter saw in the window."""
+    processed = scraper.event_rates(*window)
+    return RatePoint(
+        rate, sent_rate, domains, path, Percentiles.of(latencies), unanswered, scraper.median_ms(), scraper.failed,
+        cpu.cores(*window), None if processed is None else processed[0], None if processed is None else processed[1],
+    )
 
 
 def _relay_points(bootstrap: str, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int) -> list[RatePoint]:
@@ -375,13 +409,10 @@ def run_closed_loop(
                 with Scraper(port, scrape_seconds) as scraper, CpuMeter(process.pid) as cpu:
                     marks, latencies = _closed_loop(bootstrap, topics, many, seconds)
             start, end = window_marks(marks, seconds)
-            points.append(
-                RatePoint(
-                    rate, (end.sent - start.sent) / (end.wall - start.wall), domains, CLOSED_LOOP,
-                    Percentiles.of(latencies[start.measured : end.measured]), None, scraper.median_ms(),
-                    scraper.failed, cpu.cores(start.wall, end.wall),
-                )
-            )  # fmt: skip
+            sent_rate = (end.sent - start.sent) / (end.wall - start.wall)
+            window = (start.wall, end.wall)
+            in_window = latencies[start.measured : end.measured]
+            points.append(measured_worker(rate, sent_rate, domains, CLOSED_LOOP, in_window, None, scraper, cpu, window))
     return points
 
 
@@ -423,17 +454,18 @@ def _closed_loop(bootstrap: str, topics: kafka.BenchTopics, scenario: Scenario, 
 def render(points: list[RatePoint]) -> str:
     lines = [
         "| target ev/s | sent ev/s | domains | path | measured | p50 ms | p99 ms | p99.9 ms | max ms | unanswered "
-        "| scrape ms (failed) | worker CPU: cores, us/event |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scrape ms (failed) | worker CPU: cores, us/event | worker ev/s (its timers) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         q = p.latency
         scrape = "" if p.scrape_ms is None else f"{p.scrape_ms:.0f} ({p.scrapes_failed})"
         unanswered = "" if p.unanswered is None else str(p.unanswered)
         cpu = "" if p.cpu_cores is None or p.cpu_us_per_event is None else f"{p.cpu_cores:.2f}, {p.cpu_us_per_event:,.0f}"
+        processed = "" if p.processed_rate is None else f"{p.processed_rate:,.0f} ({p.timer_rate or 0.0:,.0f})"
         lines.append(
             f"| {p.target_rate:,.0f} | {p.sent_rate:,.0f} | {p.domains} | {p.path} | {q.count} | {q.p50_ms:.1f} | "
-            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {unanswered} | {scrape} | {cpu} |"
+            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {unanswered} | {scrape} | {cpu} | {processed} |"
         )
     return "\n".join(lines)
 

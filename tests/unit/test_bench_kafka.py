@@ -113,12 +113,18 @@ def test_the_scraper_times_each_scrape_and_counts_the_failed_ones() -> None:
     from benchmarks.latency import Scraper, render
 
     answers = iter([200, 500, 200])
+    served = iter(range(1, 1000))
 
     class Metrics(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(next(answers, 200))
             self.end_headers()
-            self.wfile.write(b"up 1\n")
+            n = next(served)  # the worker's counters grow: 10 arrivals and 2 timers per scrape
+            self.wfile.write(
+                f'up 1\ncontact_router_events_total{{result="applied",type="contact.arrived"}} {10 * n}.0\n'
+                f'contact_router_events_total{{result="applied",type="timer.fired"}} {2 * n}.0\n'
+                f'contact_router_events_created{{result="applied",type="timer.fired"}} 1.7e9\n'.encode()
+            )
 
         def log_message(self, *args: object) -> None:
             pass
@@ -133,10 +139,13 @@ def test_the_scraper_times_each_scrape_and_counts_the_failed_ones() -> None:
         server.shutdown()
     assert scraper.failed == 1
     assert scraper.median_ms() is not None and scraper.median_ms() > 0
+    rates = scraper.event_rates(0.0, time.time())
+    assert rates is not None and rates[1] > 0 and rates[0] == pytest.approx(6 * rates[1])
+    assert scraper.event_rates(0.0, 1.0) is None  # no scrape then
     point = RatePoint(100.0, 101.0, 2, "worker", Percentiles.of([0.004]), 0, scraper.median_ms(), scraper.failed)
-    assert render([point]).endswith(f"| {scraper.median_ms():.0f} (1) |  |")
-    busy = RatePoint(100.0, 100.0, 2, "worker", Percentiles.of([0.004]), 0, None, 0, cpu_cores=0.5)
-    assert busy.cpu_us_per_event == 5000.0 and render([busy]).endswith("|  | 0.50, 5,000 |")
+    assert render([point]).endswith(f"| {scraper.median_ms():.0f} (1) |  |  |")
+    busy = RatePoint(100.0, 100.0, 2, "worker", Percentiles.of([0.004]), 0, None, 0, 0.5, 130.0, 30.0)
+    assert busy.cpu_us_per_event == 5000.0 and render([busy]).endswith("|  | 0.50, 5,000 | 130 (30) |")
     assert Scraper(1, 0).median_ms() is None  # never started: no scrape, no figure
 
 
