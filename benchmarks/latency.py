@@ -89,6 +89,7 @@ class RatePoint:
     cpu_cores: float | None = None  # the worker's CPU time in the window over the window's length
     processed_rate: float | None = None  # input events the worker processed per second in the window, its timers' included
     timer_rate: float | None = None  # of those, its own timer events
+    load_cores: float | None = None  # the CPU the load (this process: player or simulator, and readers) used meanwhile
 
     @property
     def cpu_us_per_event(self) -> float | None:
@@ -336,20 +337,22 @@ def one_worker(bootstrap: str, redis_url: str, routing: Path, directory: Path, p
 
 def _worker_point(bootstrap: str, redis_url: str, routing: Path, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int, scrape_seconds: float) -> list[RatePoint]:
     with one_worker(bootstrap, redis_url, routing, directory, partitions, port) as (topics, process):
-        with Scraper(port, scrape_seconds) as scraper, CpuMeter(process.pid) as cpu:
+        with Scraper(port, scrape_seconds) as scraper, CpuMeter(process.pid) as cpu, CpuMeter(os.getpid()) as load:
             results, sent_rate, window = asyncio.run(
                 one_load(bootstrap, topics, stream, {"worker": (topics.name("routing-decisions"), True)}, seconds)
             )
     latencies, missing = results["worker"]
-    return [measured_worker(rate, sent_rate, domains, "worker", latencies, missing, scraper, cpu, window)]
+    return [measured_worker(rate, sent_rate, domains, "worker", latencies, missing, scraper, cpu, load, window)]
 
 
-def measured_worker(rate: float, sent_rate: float, domains: int, path: str, latencies: list[float], unanswered: int | None, scraper: Scraper, cpu: CpuMeter, window: tuple[float, float]) -> RatePoint:
-    """A worker's point: its latencies, and what the scraper and the CPU meter saw in the window."""
+def measured_worker(rate: float, sent_rate: float, domains: int, path: str, latencies: list[float], unanswered: int | None, scraper: Scraper, cpu: CpuMeter, load: CpuMeter, window: tuple[float, float]) -> RatePoint:
+    """A worker's point: its latencies, and what the scraper and the CPU meters (the worker's, and
+    this process's: the load's, which shares the machine) saw in the window."""
     processed = scraper.event_rates(*window)
     return RatePoint(
         rate, sent_rate, domains, path, Percentiles.of(latencies), unanswered, scraper.median_ms(), scraper.failed,
         cpu.cores(*window), None if processed is None else processed[0], None if processed is None else processed[1],
+        load.cores(*window),
     )
 
 
@@ -406,13 +409,13 @@ def run_closed_loop(
             domains = max(1, round(rate / per_domain))
             many = loaded.model_copy(update={"domains": [f"bench-{i:04d}" for i in range(domains)]})
             with one_worker(bootstrap, redis_url, routing, directory, partitions, port) as (topics, process):
-                with Scraper(port, scrape_seconds) as scraper, CpuMeter(process.pid) as cpu:
+                with Scraper(port, scrape_seconds) as scraper, CpuMeter(process.pid) as cpu, CpuMeter(os.getpid()) as load:
                     marks, latencies = _closed_loop(bootstrap, topics, many, seconds)
             start, end = window_marks(marks, seconds)
             sent_rate = (end.sent - start.sent) / (end.wall - start.wall)
             window = (start.wall, end.wall)
             in_window = latencies[start.measured : end.measured]
-            points.append(measured_worker(rate, sent_rate, domains, CLOSED_LOOP, in_window, None, scraper, cpu, window))
+            points.append(measured_worker(rate, sent_rate, domains, CLOSED_LOOP, in_window, None, scraper, cpu, load, window))
     return points
 
 
@@ -454,8 +457,8 @@ def _closed_loop(bootstrap: str, topics: kafka.BenchTopics, scenario: Scenario, 
 def render(points: list[RatePoint]) -> str:
     lines = [
         "| target ev/s | sent ev/s | domains | path | measured | p50 ms | p99 ms | p99.9 ms | max ms | unanswered "
-        "| scrape ms (failed) | worker CPU: cores, us/event | worker ev/s (its timers) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scrape ms (failed) | worker CPU: cores, us/event | worker ev/s (its timers) | load's cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         q = p.latency
@@ -463,9 +466,10 @@ def render(points: list[RatePoint]) -> str:
         unanswered = "" if p.unanswered is None else str(p.unanswered)
         cpu = "" if p.cpu_cores is None or p.cpu_us_per_event is None else f"{p.cpu_cores:.2f}, {p.cpu_us_per_event:,.0f}"
         processed = "" if p.processed_rate is None else f"{p.processed_rate:,.0f} ({p.timer_rate or 0.0:,.0f})"
+        load = "" if p.load_cores is None else f"{p.load_cores:.2f}"
         lines.append(
             f"| {p.target_rate:,.0f} | {p.sent_rate:,.0f} | {p.domains} | {p.path} | {q.count} | {q.p50_ms:.1f} | "
-            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {unanswered} | {scrape} | {cpu} | {processed} |"
+            f"{q.p99_ms:.1f} | {q.p999_ms:.1f} | {q.max_ms:.1f} | {unanswered} | {scrape} | {cpu} | {processed} | {load} |"
         )
     return "\n".join(lines)
 

@@ -143,9 +143,9 @@ def test_the_scraper_times_each_scrape_and_counts_the_failed_ones() -> None:
     assert rates is not None and rates[1] > 0 and rates[0] == pytest.approx(6 * rates[1])
     assert scraper.event_rates(0.0, 1.0) is None  # no scrape then
     point = RatePoint(100.0, 101.0, 2, "worker", Percentiles.of([0.004]), 0, scraper.median_ms(), scraper.failed)
-    assert render([point]).endswith(f"| {scraper.median_ms():.0f} (1) |  |  |")
-    busy = RatePoint(100.0, 100.0, 2, "worker", Percentiles.of([0.004]), 0, None, 0, 0.5, 130.0, 30.0)
-    assert busy.cpu_us_per_event == 5000.0 and render([busy]).endswith("|  | 0.50, 5,000 | 130 (30) |")
+    assert render([point]).endswith(f"| {scraper.median_ms():.0f} (1) |  |  |  |")
+    busy = RatePoint(100.0, 100.0, 2, "worker", Percentiles.of([0.004]), 0, None, 0, 0.5, 130.0, 30.0, 0.25)
+    assert busy.cpu_us_per_event == 5000.0 and render([busy]).endswith("|  | 0.50, 5,000 | 130 (30) | 0.25 |")
     assert Scraper(1, 0).median_ms() is None  # never started: no scrape, no figure
 
 
