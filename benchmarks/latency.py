@@ -301,7 +301,10 @@ def run(
     partitions: int,
     port: int,
     scrape_seconds: float = 5.0,
+    closed_loop: bool = False,
 ) -> list[RatePoint]:
+    if closed_loop:
+        return _closed_loop_points(bootstrap, redis_url, scenario, rates, seconds, partitions, port, scrape_seconds)
     horizon = WARM_UP_SECONDS * 2 + seconds
     inputs = recorded_inputs(scenario, horizon / 60.0, timers=False)
     per_domain = events_per_second(inputs, WARM_UP_SECONDS, horizon)
@@ -381,17 +384,7 @@ class Mark(NamedTuple):
     measured: int  # decisions read back about its events
 
 
-def run_closed_loop(
-    bootstrap: str,
-    redis_url: str,
-    *,
-    scenario: Path,
-    rates: list[float],
-    seconds: float,
-    partitions: int,
-    port: int,
-    scrape_seconds: float = 5.0,
-) -> list[RatePoint]:
+def _closed_loop_points(bootstrap: str, redis_url: str, scenario: Path, rates: list[float], seconds: float, partitions: int, port: int, scrape_seconds: float) -> list[RatePoint]:
     """The load as the online simulator plays it (`contact-router simulate`): its agents answer the
     offers this worker makes, so contacts are accepted and end as they would, where the recorded
     stream's answers are to the offline run's offers (a live worker rejects most, and its contacts

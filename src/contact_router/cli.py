@@ -512,13 +512,13 @@ def bench_latency(
 ) -> None:
     """Arrival -> decision latency of a worker at fixed rates, next to raw Kafka and a relay at the same rates."""
     _benchmarks()
-    from benchmarks.latency import as_dicts, render, run, run_closed_loop
+    from benchmarks.latency import as_dicts, render, run
 
     chosen = [max_rate * float(f) for f in fractions.split(",") if f] + [float(r) for r in rates.split(",") if r]
     settings = Settings()
-    points = (run_closed_loop if closed_loop else run)(
+    points = run(
         settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, rates=sorted(chosen),
-        seconds=seconds, partitions=partitions, port=port, scrape_seconds=scrape_seconds,
+        seconds=seconds, partitions=partitions, port=port, scrape_seconds=scrape_seconds, closed_loop=closed_loop,
     )
     if plot is not None:
         from benchmarks.plots import latency

@@ -152,14 +152,21 @@ def test_understaffed_against_erlang_c_and_abandonment_high() -> None:
     assert abandonment.evidence["offered"] == 12 and abandonment.evidence["abandonment"] == pytest.approx(11 / 12, abs=1e-4)
 
 
-def test_arrivals_above_forecast() -> None:
-    class Flat:
-        def expected(self, at: float) -> float:
-            return 30.0  # per half hour
+class FlatForecast:
+    def expected(self, at: float) -> float:
+        return 30.0  # per half hour
 
-    d = WatchedDomain(CONFIG, forecasts={"general": Flat()})
+
+def forecast_domain() -> WatchedDomain:
+    """A queue forecast at 30 contacts a half hour, with 20 agents to serve it."""
+    d = WatchedDomain(CONFIG, forecasts={"general": FlatForecast()})
     for i in range(20):
         d.send("agent.logged_in", agent_in(f"a{i}", {}))
+    return d
+
+
+def test_arrivals_above_forecast() -> None:
+    d = forecast_domain()
     start = d.state.queues.get("general")
     assert start is None
     for i in range(30):  # the whole half hour's forecast within ~5 minutes
@@ -170,13 +177,7 @@ def test_arrivals_above_forecast() -> None:
 
 
 def test_arrivals_above_forecast_are_not_judged_in_a_half_hour_s_first_minutes() -> None:
-    class Flat:
-        def expected(self, at: float) -> float:
-            return 30.0  # per half hour
-
-    d = WatchedDomain(CONFIG, forecasts={"general": Flat()})
-    for i in range(20):
-        d.send("agent.logged_in", agent_in(f"a{i}", {}))
+    d = forecast_domain()
     for i in range(60):  # twice the forecast, all half hour long; then nothing
         d.send("contact.arrived", contact(f"c{i}", {}), at=i * 30)
     d.run_timers(until=1800 + 299)
