@@ -1,6 +1,6 @@
 """Latency: from an arrival sent to Kafka to the routing decision read back, at fixed event rates.
 
-    contact-router bench latency --max-rate R [--fractions 0.25,0.5,0.8] [--rates 1000] [--seconds 60] [--scrape-seconds 5]
+    contact-router bench latency --max-rate R [--fractions 0.25,0.5,0.8] [--rates 1000] [--seconds 60] [--scrape-seconds 5] [--closed-loop]
 
 The load is the demo scenario's input stream (offline simulator) played in real time by as many
 domains as make up each rate, each starting at its own phase inside the warm-up. Event times are
@@ -19,7 +19,11 @@ deployed worker pays for exporting its live gauges, so the measured one does too
 
 The worker's CPU time (all its threads, from /proc) over the same window gives the cores it used
 and its CPU per event sent: near saturation latency swings widely between runs, the cost per event
-much less, so code changes are compared on both.
+much less, so code changes are compared on both. The scrapes also give the input events it
+processed, its own timer events among them, and this process's CPU is the load's.
+
+With --closed-loop the load is the online simulator instead (its agents answer the offers the
+worker makes; no relay rows): see `_closed_loop_points`.
 """
 
 from __future__ import annotations
