@@ -5,7 +5,7 @@
 
 `relay` is a plain aiokafka loop: fetch a batch, send each record on, offsets auto-committed every
 second. `faust` is a no-op Faust agent configured as our worker is (concurrency 1, acks=all, sends
-with force=True, commits every second). Each counts the records it forwarded on its own /metrics
+with force=True, commits every second). Both run on the worker's event loop (settings.event_loop). Each counts the records it forwarded on its own /metrics
 (`bench_events_total`), which the benchmark polls the same way it polls a worker.
 """
 
@@ -83,6 +83,11 @@ def main() -> None:
     parser.add_argument("--metrics-port", type=int, required=True)
     args = parser.parse_args()
     counter = _counter(args.metrics_port)
+    # The worker's event loop (CONTACT_ROUTER_EVENT_LOOP), so the limits are measured on the same one.
+    from contact_router.settings import Settings
+    from contact_router.stream.app import use_event_loop
+
+    use_event_loop(Settings().event_loop)
     inputs = args.inputs.split(",")
     if args.kind == "relay":
         asyncio.run(relay(args.bootstrap, args.group, inputs, args.output, counter))

@@ -56,6 +56,18 @@ class FetchPromptlyConsumer(faust_aiokafka.Consumer):
         return _FetchPromptlyThread(self, loop=self.loop, beacon=self.beacon)
 
 
+def use_event_loop(name: str) -> None:
+    """Make `name` ("uvloop" or "asyncio") the loop of every event loop made from now on: the
+    worker's, and its Kafka consumer thread's (mode creates that one with new_event_loop). Called
+    before anything makes a loop."""
+    if name == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    else:
+        asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+
+
 def faust_app(settings: Settings) -> faust.App:
     """A Faust app set up as the worker runs (raw bytes, acks from all replicas, commits every second);
     the benchmarks' no-op agent uses it too, so the two are measured alike."""

@@ -23,7 +23,7 @@ from contact_router.settings import Settings
 from contact_router.staffing.forecast import load_profiles
 from contact_router.state.redis_store import RedisStore
 from contact_router.state.store import StateStore
-from contact_router.stream.app import create_app, faust_worker
+from contact_router.stream.app import create_app, faust_worker, use_event_loop
 from contact_router.stream.live_metrics import LiveStateCollector, OnLoop, read_live_gauges
 from contact_router.stream.rebuild import wait_for_store
 
@@ -83,6 +83,7 @@ def build_worker(settings: Settings) -> faust.Worker:
     """Raises CustomerRefKeyError, before connecting to anything, when the customer-ref key is unusable."""
     Pseudonyms.from_setting(settings.customer_ref_key)
     configure_logging(settings.log_level)
+    use_event_loop(settings.event_loop)
     # Refused credentials or TLS never fix themselves: stop now, saying which, rather than retry forever.
     check_logins(settings)
     metrics = Metrics(per_agent_limit=settings.per_agent_metrics_limit)
