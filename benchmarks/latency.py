@@ -36,7 +36,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -395,16 +395,12 @@ def _closed_loop_points(bootstrap: str, redis_url: str, scenario: Path, rates: l
     pile up). Real time (speed 1), so every timer runs as in production; as many copies of the
     scenario's domain as make up each rate, all starting together. Latency is from each event the
     simulator sends to the first decision it caused (any event, not only arrivals)."""
-    loaded = load_scenario(scenario)
-    horizon = WARM_UP_SECONDS * 2 + seconds
-    per_domain = events_per_second(recorded_inputs(scenario, horizon / 60.0, timers=False), WARM_UP_SECONDS, horizon)
     points: list[RatePoint] = []
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         directory = Path(tmp)
-        routing = kafka.write_routing(loaded.routing, directory)
+        routing = kafka.write_routing(load_scenario(scenario).routing, directory)
         for rate in rates:
-            domains = max(1, round(rate / per_domain))
-            many = loaded.model_copy(update={"domains": [f"bench-{i:04d}" for i in range(domains)]})
+            many = closed_loop_scenario(scenario, rate, WARM_UP_SECONDS * 2 + seconds)
             with one_worker(bootstrap, redis_url, routing, directory, partitions, port) as (topics, process):
                 with Scraper(port, scrape_seconds) as scraper, CpuMeter(process.pid) as cpu, CpuMeter(os.getpid()) as load:
                     marks, latencies = _closed_loop(bootstrap, topics, many, seconds)
@@ -412,8 +408,32 @@ def _closed_loop_points(bootstrap: str, redis_url: str, scenario: Path, rates: l
             sent_rate = (end.sent - start.sent) / (end.wall - start.wall)
             window = (start.wall, end.wall)
             in_window = latencies[start.measured : end.measured]
-            points.append(measured_worker(rate, sent_rate, domains, CLOSED_LOOP, in_window, None, scraper, cpu, load, window))
+            points.append(measured_worker(rate, sent_rate, len(many.domains), CLOSED_LOOP, in_window, None, scraper, cpu, load, window))
     return points
+
+
+def closed_loop_scenario(scenario: Path, rate: float, horizon: float) -> Scenario:
+    """The scenario with as many copies of its domain as make up `rate` events/s, by one domain's
+    rate in its offline record between the warm-up and `horizon` seconds."""
+    per_domain = events_per_second(recorded_inputs(scenario, horizon / 60.0, timers=False), WARM_UP_SECONDS, horizon)
+    domains = max(1, round(rate / per_domain))
+    return load_scenario(scenario).model_copy(update={"domains": [f"bench-{i:04d}" for i in range(domains)]})
+
+
+def closed_loop_simulator(
+    bootstrap: str, topics: kafka.BenchTopics, scenario: Scenario, duration: float,
+    on_tick: Callable[[PlatformSimulator], None] | None = None,
+) -> PlatformSimulator:  # fmt: skip
+    """The online simulator playing `scenario` on the bench's topics for `duration` wall seconds."""
+    settings = Settings(
+        kafka_bootstrap=bootstrap,
+        topic_contact_events=topics.contact,
+        topic_agent_events=topics.agent,
+        topic_routing_decisions=topics.name("routing-decisions"),
+        topic_escalation_alerts=topics.name("escalation-alerts"),
+        topic_dead_letters=topics.name("dead-letters"),
+    )
+    return PlatformSimulator(scenario, settings, duration=duration, on_summary=None, on_tick=on_tick, drain_seconds=0.0)
 
 
 def window_marks(marks: list[Mark], seconds: float) -> tuple[Mark, Mark]:
@@ -431,22 +451,12 @@ def window_marks(marks: list[Mark], seconds: float) -> tuple[Mark, Mark]:
 def _closed_loop(bootstrap: str, topics: kafka.BenchTopics, scenario: Scenario, seconds: float) -> tuple[list[Mark], list[float]]:
     """Play the scenario for the warm-up and the window; the simulator's counters every half second
     and every latency it measured, in the order read."""
-    settings = Settings(
-        kafka_bootstrap=bootstrap,
-        topic_contact_events=topics.contact,
-        topic_agent_events=topics.agent,
-        topic_routing_decisions=topics.name("routing-decisions"),
-        topic_escalation_alerts=topics.name("escalation-alerts"),
-        topic_dead_letters=topics.name("dead-letters"),
-    )
     marks: list[Mark] = []
 
     def mark(sim: PlatformSimulator) -> None:
         marks.append(Mark(sim.now(), time.time(), sim.events_sent, len(sim.stats.all_latencies)))
 
-    sim = PlatformSimulator(
-        scenario, settings, duration=WARM_UP_SECONDS + seconds + 1.0, on_summary=None, on_tick=mark, drain_seconds=0.0
-    )
+    sim = closed_loop_simulator(bootstrap, topics, scenario, WARM_UP_SECONDS + seconds + 1.0, on_tick=mark)
     asyncio.run(sim.run())
     return marks, sim.stats.all_latencies
 

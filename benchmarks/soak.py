@@ -1,10 +1,12 @@
 """Memory soak: a worker's resident memory over a long run at a steady fraction of its maximum rate.
 
-    contact-router bench soak --rate R [--minutes 30] [--json]
+    contact-router bench soak --rate R [--minutes 30] [--closed-loop] [--json]
 
 The load is the demo scenario's input stream played in real time by as many domains as make up
 the rate (as `bench latency` plays it, without the simulator's timer events: the worker fires its
-own). Every 10 s the worker's RSS is read from /proc and its consumer lag (the sum of its
+own). With --closed-loop it is the online simulator, as in `bench latency --closed-loop`: its
+agents answer the worker's own offers, so contacts end as they would live; the recorded stream's
+answers are to the offline run's offers, which a live worker mostly rejects. Every 10 s the worker's RSS is read from /proc and its consumer lag (the sum of its
 `contact_router_consumer_lag` gauge) from its metrics page: memory that grows while the lag grows is a
 backlog held in fetch buffers, not a leak. Growth is measured from the end of the warm-up (the first
 tenth of the run, when caches and the interpreter's arenas fill) to the end, and over the second
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks import kafka
-from benchmarks.latency import play
+from benchmarks.latency import closed_loop_scenario, closed_loop_simulator, play
 from benchmarks.load import events_per_second, many_domains, recorded_inputs
 from contact_router.processes import wait_until_routing
 from contact_router.sim.scenario import load_scenario
@@ -35,6 +37,7 @@ CONSUMER_LAG = "contact_router_consumer_lag"  # the worker's gauge, per owned in
 class SoakResult:
     rate: float
     domains: int
+    closed_loop: bool
     minutes: float
     events_sent: int
     events_handled: float
@@ -70,8 +73,9 @@ class SoakResult:
 
 def render(result: SoakResult) -> str:
     mib = 1024 * 1024
+    load = "closed loop" if result.closed_loop else "recorded stream"
     return (
-        f"{result.minutes:.0f} min at {result.rate:,.0f} events/s ({result.domains} domains; "
+        f"{result.minutes:.0f} min at {result.rate:,.0f} events/s ({load}, {result.domains} domains; "
         f"{result.events_sent:,} sent, {result.events_handled:,.0f} handled incl. the worker's timers): "
         f"RSS {result.samples[0][1] / mib:.1f} MiB at start, {result.warm_rss / mib:.1f} MiB after the warm-up, "
         f"{result.samples[-1][1] / mib:.1f} MiB at the end, {max(r for _, r, _ in result.samples) / mib:.1f} MiB at most: "
@@ -80,10 +84,17 @@ def render(result: SoakResult) -> str:
     )
 
 
-def run(bootstrap: str, redis_url: str, *, scenario: Path, rate: float, minutes: float, partitions: int, port: int) -> SoakResult:
-    inputs = recorded_inputs(scenario, minutes, timers=False)
-    domains = max(1, round(rate / events_per_second(inputs, 60.0, minutes * 60.0)))
-    stream = [e for e in many_domains(inputs, domains, phase_seconds=20.0) if e.at < minutes * 60.0]
+def run(
+    bootstrap: str, redis_url: str, *, scenario: Path, rate: float, minutes: float, partitions: int, port: int,
+    closed_loop: bool = False,
+) -> SoakResult:  # fmt: skip
+    if closed_loop:
+        simulated = closed_loop_scenario(scenario, rate, minutes * 60.0)
+        domains = len(simulated.domains)
+    else:
+        inputs = recorded_inputs(scenario, minutes, timers=False)
+        domains = max(1, round(rate / events_per_second(inputs, 60.0, minutes * 60.0)))
+        stream = [e for e in many_domains(inputs, domains, phase_seconds=20.0) if e.at < minutes * 60.0]
     topics = kafka.BenchTopics.fresh()
     group = f"bench-soak-{uuid.uuid4().hex[:8]}"
     samples: list[tuple[float, int, float]] = []
@@ -108,7 +119,13 @@ def run(bootstrap: str, redis_url: str, *, scenario: Path, rate: float, minutes:
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-            asyncio.run(play(bootstrap, topics, stream, base=time.time() + 1.0))
+            if closed_loop:
+                sim = closed_loop_simulator(bootstrap, topics, simulated, minutes * 60.0)
+                asyncio.run(sim.run())
+                sent = sim.events_sent
+            else:
+                asyncio.run(play(bootstrap, topics, stream, base=time.time() + 1.0))
+                sent = len(stream)
             time.sleep(5.0)
             done.set()
             sampler.join()
@@ -119,4 +136,4 @@ def run(bootstrap: str, redis_url: str, *, scenario: Path, rate: float, minutes:
             kafka.stop(processes)
             kafka.forget_redis_prefix(redis_url, group)
             asyncio.run(kafka.delete_topics(bootstrap, topics.all))
-    return SoakResult(rate, domains, minutes, len(stream), handled, samples)
+    return SoakResult(rate, domains, closed_loop, minutes, sent, handled, samples)

@@ -567,6 +567,9 @@ def bench_soak(
     partitions: Annotated[int, typer.Option(min=1)] = 12,
     port: Annotated[int, typer.Option(help="Metrics port of the worker.")] = 19815,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of RSS over time here.")] = None,
+    closed_loop: Annotated[
+        bool, typer.Option("--closed-loop", help="Load from the online simulator answering the worker's offers.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A worker's resident memory over a long run at a steady rate (growth after the warm-up)."""
@@ -576,7 +579,7 @@ def bench_soak(
     settings = Settings()
     result = run(
         settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, rate=rate,
-        minutes=minutes, partitions=partitions, port=port,
+        minutes=minutes, partitions=partitions, port=port, closed_loop=closed_loop,
     )
     if plot is not None:
         from benchmarks.plots import soak

@@ -78,7 +78,7 @@ def test_latency_counts_only_arrivals_sent_in_the_window_and_says_which_went_una
 def test_soak_growth_is_measured_from_the_end_of_the_warm_up() -> None:
     mib = 2**20
     samples = [(0.0, 50 * mib, 0.0), (60.0, 90 * mib, 40.0), (180.0, 100 * mib, 7.0), (300.0, 102 * mib, 0.0), (600.0, 104 * mib, 3.0)]
-    result = SoakResult(100.0, 2, minutes=10.0, events_sent=1, events_handled=1, samples=samples)
+    result = SoakResult(100.0, 2, closed_loop=False, minutes=10.0, events_sent=1, events_handled=1, samples=samples)
     assert result.warm_rss == 90 * mib  # the first sample at or after a tenth of the run
     assert result.growth == pytest.approx(104 / 90 - 1)
     assert result.second_half_growth == pytest.approx(104 / 102 - 1)
@@ -94,7 +94,7 @@ def test_the_plots_are_drawn(tmp_path: Path) -> None:
     q = Percentiles.of([0.004, 0.005])
     points = [RatePoint(100.0, 101.0, 2, path, q, 0) for path in ("worker", "relay (2 hops)", "raw (1 hop)")]
     plots.latency(points, tmp_path / "l.png")
-    plots.soak(SoakResult(100.0, 2, 10.0, 1, 1, [(0.0, 2**20, 0.0), (60.0, 2**21, 9.0), (600.0, 2**21, -1.0)]), tmp_path / "s.png")
+    plots.soak(SoakResult(100.0, 2, True, 10.0, 1, 1, [(0.0, 2**20, 0.0), (60.0, 2**21, 9.0), (600.0, 2**21, -1.0)]), tmp_path / "s.png")
     for name in ("t.png", "l.png", "s.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
