@@ -62,7 +62,9 @@ def soak(result: SoakResult, path: Path) -> None:
     lag_ax.plot([m for m, _ in scraped], [lag for _, lag in scraped], "-", color="#d62728", alpha=0.6, label="consumer lag")
     lag_ax.set_ylabel("consumer lag, records")
     lag_ax.set_ylim(bottom=0)
-    ax.set_title(f"Memory at {result.rate:,.0f} events/s: {result.growth:+.1%} after the warm-up")
+    load = "closed loop" if result.closed_loop else "recorded stream"
+    sent = result.events_sent / (result.minutes * 60.0)
+    ax.set_title(f"Memory, {load} at {sent:,.0f} events/s sent: {result.growth:+.1%} after the warm-up")
     handles, labels = ax.get_legend_handles_labels()
     lag_handles, lag_labels = lag_ax.get_legend_handles_labels()
     ax.legend(handles + lag_handles, labels + lag_labels, loc="lower right")
