@@ -497,7 +497,7 @@ def bench_latency(
     max_rate: Annotated[float, typer.Option(help="A worker's drain rate (events/s) from `bench throughput`.")],
     fractions: Annotated[str, typer.Option(help="Rates to run, as fractions of --max-rate.")] = "0.25,0.5,0.8",
     rates: Annotated[str, typer.Option(help="Further fixed rates (events/s), comma-separated.")] = "1000",
-    seconds: Annotated[float, typer.Option(min=5, help="Measured window per rate, after a 20 s warm-up.")] = 60.0,
+    seconds: Annotated[float, typer.Option(min=5, help="Measured window per rate, after a 60 s warm-up.")] = 60.0,
     scenario: Annotated[Path, typer.Option(help="Scenario whose recorded input stream is played.")] = DEFAULT_SCENARIO,
     partitions: Annotated[int, typer.Option(min=1)] = 12,
     port: Annotated[int, typer.Option(help="Metrics port of the process under test.")] = 19810,
