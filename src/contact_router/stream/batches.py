@@ -7,7 +7,12 @@ there. This is the same mechanism (a stream processor fills a buffer while the s
 passively; events are acked only when the next batch is asked for, so their offsets are committed
 after their outputs were sent), but a batch ends as soon as no more records are queued in the
 stream's channel: one record at a time when traffic is light, up to `max_records` under a backlog.
-`within` only bounds how long a batch can keep growing while records keep coming.
+`within` only bounds how long a batch can keep growing while records keep coming, and how long a
+record can wait in the buffer when no more come: on a rebalance Faust suspends the stream's flow and
+empties its channel, and then waits for every record handed out to be acked before it gives the
+partitions up. A record buffered while others were still queued must then be handed on without them,
+or the worker never gives its partitions up (the other worker took them after the rebalance timeout,
+and this one, still fetching for them in its own view, exited as stalled).
 
 It uses Faust's stream internals as take_events does (faust-streaming 0.15): the passive drainer, the
 processor list, the stream's channel queue.
@@ -28,6 +33,7 @@ log = structlog.get_logger("contact_router.stream")
 
 async def take_batches(stream: faust.StreamT, max_records: int, within: float) -> AsyncIterator[list[EventT]]:
     buffer: list[EventT] = []
+    arrived = asyncio.Event()  # the buffer holds a record
     ready = asyncio.Event()  # a batch can be taken: the channel ran dry, or the buffer is full
     consumed = asyncio.Event()
     consuming: asyncio.Future[None] | None = None
@@ -46,6 +52,7 @@ async def take_batches(stream: faust.StreamT, max_records: int, within: float) -
             if event is None:
                 raise RuntimeError("batch buffer found no current event")
             buffer.append(event)
+            arrived.set()
             if len(buffer) >= max_records:
                 ready.set()
                 consumed.clear()
@@ -66,10 +73,11 @@ async def take_batches(stream: faust.StreamT, max_records: int, within: float) -
     try:
         while not stream.should_stop:
             if not buffer:
-                await stream.wait_for_stopped(ready)  # type: ignore[arg-type]  # idle: sleep until a record
+                await stream.wait_for_stopped(arrived)  # type: ignore[arg-type]  # idle: sleep until a record
             if not ready.is_set():  # records are still coming: let the batch grow a little
                 await stream.wait_for_stopped(ready, timeout=within)  # type: ignore[arg-type]
             if not buffer:
+                arrived.clear()
                 ready.clear()
                 continue
             consuming = asyncio.get_running_loop().create_future()
@@ -79,6 +87,7 @@ async def take_batches(stream: faust.StreamT, max_records: int, within: float) -
                 for event in buffer:
                     await stream.ack(event)
                 buffer.clear()
+                arrived.clear()
                 ready.clear()
                 if consuming is not None and not consuming.done():
                     consuming.set_result(None)
