@@ -1,8 +1,9 @@
 """Throughput: how fast one worker (and two) drain a backlog of realistic events, next to the limits.
 
-    contact-router bench throughput [--events 150000] [--repeats 3] [--partitions 12]
+    contact-router bench throughput [--events 150000] [--repeats 3] [--partitions 12] [--domains 96]
 
-The backlog is the demo scenario's input stream (offline simulator) copied to enough domains,
+The backlog is the start of the demo scenario's input stream (offline simulator) copied to
+--domains domains (8 per partition by default, so two workers split it within a few percent),
 pre-filled into fresh topics before anything consumes them. Each process under test then starts
 with a fresh consumer group (and, for workers, a fresh Redis prefix, so state starts empty):
   relay   a plain aiokafka consume -> produce loop (the limit of Python on Kafka)
@@ -132,10 +133,16 @@ class RunContext:
     timeout: float
 
 
-def backlog(scenario: Path, events: int, minutes: float) -> list[BenchEvent]:
+def backlog(scenario: Path, events: int, domains: int, minutes: float) -> list[BenchEvent]:
+    """`events` spread over `domains` copies of the start of one domain's recorded stream. Domains
+    are Kafka keys, so a partition holds whole domains: with about one domain per partition, two
+    workers split the backlog by how many domains each one's partitions happen to hold (12 domains
+    on 12 partitions: 75% on one worker with Faust's odd/even assignment)."""
     inputs = recorded_inputs(scenario, minutes)
-    domains = math.ceil(events / len(inputs))
-    return many_domains(inputs, domains, phase_seconds=60.0)[:events]
+    per_domain = math.ceil(events / domains)
+    if per_domain > len(inputs):
+        raise ValueError(f"{events:,} events over {domains} domains needs more than {minutes:g} minutes of one domain's stream")
+    return many_domains(inputs[:per_domain], domains, phase_seconds=60.0)[:events]
 
 
 def run(
@@ -147,10 +154,11 @@ def run(
     repeats: int,
     partitions: int,
     port: int,
+    domains: int = 96,
     minutes: float = 20.0,
     kinds: list[str] | None = None,
 ) -> ThroughputResult:
-    stream = backlog(scenario, events, minutes)
+    stream = backlog(scenario, events, domains, minutes)
     mix: dict[str, int] = {}
     for e in stream:
         mix[e.kind()] = mix.get(e.kind(), 0) + 1

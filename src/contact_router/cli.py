@@ -469,6 +469,9 @@ def bench_throughput(
     events: Annotated[int, typer.Option(min=1000, help="Events in the backlog.")] = 150_000,
     repeats: Annotated[int, typer.Option(min=1, help="Runs of each process; medians are reported.")] = 3,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions per input topic.")] = 12,
+    domains: Annotated[
+        int, typer.Option(min=1, help="Domains the backlog is spread over; several per partition, so two workers split it evenly.")
+    ] = 96,
     port: Annotated[int, typer.Option(help="First metrics port of the processes under test.")] = 19800,
     processes: Annotated[
         str, typer.Option(help="Which to run, comma-separated: relay, faust, worker, '2 workers'.")
@@ -483,7 +486,7 @@ def bench_throughput(
     settings = Settings()
     result = run(
         settings.kafka_bootstrap, settings.redis_url.get_secret_value(), scenario=scenario, events=events,
-        repeats=repeats, partitions=partitions, port=port, kinds=[k.strip() for k in processes.split(",")],
+        repeats=repeats, partitions=partitions, domains=domains, port=port, kinds=[k.strip() for k in processes.split(",")],
     )
     if plot is not None:
         from benchmarks.plots import throughput

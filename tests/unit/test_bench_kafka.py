@@ -15,10 +15,19 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.latency import Percentiles, RatePoint, measure  # noqa: E402
 from benchmarks.load import events_per_second, many_domains, recorded_inputs  # noqa: E402
 from benchmarks.soak import SoakResult, render  # noqa: E402
-from benchmarks.throughput import Drain, ThroughputResult, crossing, drain_rate  # noqa: E402
+from benchmarks.throughput import Drain, ThroughputResult, backlog, crossing, drain_rate  # noqa: E402
 from contact_router.contract import decode_envelope, parse_input  # noqa: E402
 
 DEMO = ROOT / "scenarios" / "demo.yaml"
+
+
+def test_the_throughput_backlog_spreads_its_events_over_the_domains_asked_for() -> None:
+    stream = backlog(DEMO, 2_000, 16, minutes=2)
+    assert len(stream) == 2_000
+    per_domain = [sum(1 for e in stream if e.domain == d) for d in {e.domain for e in stream}]
+    assert len(per_domain) == 16 and max(per_domain) - min(per_domain) <= 1
+    with pytest.raises(ValueError, match="needs more than 2 minutes"):
+        backlog(DEMO, 200_000, 16, minutes=2)
 
 
 def test_the_recorded_load_is_valid_input_for_every_domain_in_each_domains_order() -> None:
