@@ -153,8 +153,8 @@ def run(
     events: int,
     repeats: int,
     partitions: int,
+    domains: int,
     port: int,
-    domains: int = 96,
     minutes: float = 20.0,
     kinds: list[str] | None = None,
 ) -> ThroughputResult:
