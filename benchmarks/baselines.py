@@ -53,13 +53,13 @@ async def relay(bootstrap: str, group: str, inputs: list[str], output: str, coun
         await producer.stop()
 
 
-def faust_noop(bootstrap: str, group: str, inputs: list[str], output: str, counter: Counter) -> None:
+def faust_noop(bootstrap: str, group: str, inputs: list[str], output: str, counter: Counter, port: int) -> None:
     import faust
 
     from contact_router.settings import Settings
     from contact_router.stream.app import faust_app, faust_worker
 
-    app = faust_app(Settings(kafka_bootstrap=bootstrap, app_id=group, data_dir=f"/tmp/bench-faust-{group}"))  # type: ignore[arg-type]
+    app = faust_app(Settings(kafka_bootstrap=bootstrap, app_id=group, data_dir=f"/tmp/bench-faust-{group}-{port}"))  # type: ignore[arg-type]
     source = app.topic(*inputs)
     sink = app.topic(output)
 
@@ -92,7 +92,7 @@ def main() -> None:
     if args.kind == "relay":
         asyncio.run(relay(args.bootstrap, args.group, inputs, args.output, counter))
     else:
-        faust_noop(args.bootstrap, args.group, inputs, args.output, counter)
+        faust_noop(args.bootstrap, args.group, inputs, args.output, counter, args.metrics_port)
 
 
 if __name__ == "__main__":

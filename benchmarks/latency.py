@@ -184,12 +184,14 @@ def rates_between(samples: list[tuple[float, ...]], start: float, end: float) ->
 
 
 class CpuMeter(_InBackground):
-    """Samples a process's CPU time (user + system, every thread) from /proc twice a second in a
-    thread while in the `with` block; `cores(start, end)` is what it used between two wall times."""
+    """Samples CPU time (user + system) from /proc twice a second in a thread while in the `with`
+    block: a process's (every thread), or with no pid the whole machine's (every core, all but
+    idle and I/O wait). `cores(start, end)` is what was used between two wall times."""
 
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
+    def __init__(self, pid: int | None, interval: float = 0.5) -> None:
         super().__init__("bench-cpu")
-        self._stat = Path(f"/proc/{pid}/stat")
+        self._stat = Path(f"/proc/{pid}/stat") if pid is not None else Path("/proc/stat")
+        self._machine = pid is None
         self._interval = interval
         self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self.samples: list[tuple[float, float]] = []  # (wall time, CPU seconds)
@@ -197,13 +199,20 @@ class CpuMeter(_InBackground):
     def _wanted(self) -> bool:
         return self._stat.exists()
 
+    def _cpu_seconds(self) -> float:
+        text = self._stat.read_text()
+        if self._machine:  # "cpu  user nice system idle iowait irq softirq steal ..."
+            ticks = [int(v) for v in text.split("\n", 1)[0].split()[1:9]]
+            return (sum(ticks) - ticks[3] - ticks[4]) / self._ticks
+        fields = text.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._ticks
+
     def _run(self) -> None:
         while True:
             try:
-                fields = self._stat.read_text().rsplit(")", 1)[1].split()
+                self.samples.append((time.time(), self._cpu_seconds()))
             except OSError:
                 return
-            self.samples.append((time.time(), (int(fields[11]) + int(fields[12])) / self._ticks))
             if self._stop.wait(self._interval):
                 return
 

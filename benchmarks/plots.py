@@ -17,7 +17,7 @@ from benchmarks.throughput import KINDS, ThroughputResult  # noqa: E402
 def throughput(result: ThroughputResult, path: Path) -> None:
     kinds = [k for k in KINDS if any(r.kind == k for r in result.runs)]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.bar(kinds, [result.median(k) for k in kinds], color=["#888", "#aaa", "#2a6", "#4c8"][: len(kinds)])
+    ax.bar(kinds, [result.median(k) for k in kinds], color=["#888", "#aaa", "#ccc", "#2a6", "#4c8"][: len(kinds)])
     for i, k in enumerate(kinds):
         runs = [r.events_per_second for r in result.runs if r.kind == k]
         ax.plot([i] * len(runs), runs, "k.", label="runs" if i == 0 else None)

@@ -474,12 +474,12 @@ def bench_throughput(
     ] = 96,
     port: Annotated[int, typer.Option(help="First metrics port of the processes under test.")] = 19800,
     processes: Annotated[
-        str, typer.Option(help="Which to run, comma-separated: relay, faust, worker, '2 workers'.")
-    ] = "relay,faust,worker,2 workers",
+        str, typer.Option(help="Which to run, comma-separated: relay, faust, '2 faust', worker, '2 workers'.")
+    ] = "relay,faust,2 faust,worker,2 workers",
     plot: Annotated[Path | None, typer.Option(help="Write a PNG bar chart here.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Events/s one worker and two drain from a backlog, next to a raw aiokafka relay and a no-op Faust agent."""
+    """Events/s one worker and two drain from a backlog, next to a raw aiokafka relay and one and two no-op Faust agents."""
     _benchmarks()
     from benchmarks.throughput import render, run
 

@@ -98,7 +98,7 @@ def test_soak_growth_is_measured_from_the_end_of_the_warm_up() -> None:
 def test_the_plots_are_drawn(tmp_path: Path) -> None:
     from benchmarks import plots
 
-    runs = [Drain(k, r, 1.0) for k, r in (("relay", 9000.0), ("faust", 2000.0), ("worker", 400.0), ("2 workers", 600.0))]
+    runs = [Drain(k, r, 1.0) for k, r in (("relay", 9000.0), ("faust", 2000.0), ("2 faust", 3000.0), ("worker", 400.0), ("2 workers", 600.0))]
     plots.throughput(ThroughputResult(1000, 2, 12, 1, {}, runs), tmp_path / "t.png")
     q = Percentiles.of([0.004, 0.005])
     points = [RatePoint(100.0, 101.0, 2, path, q, 0) for path in ("worker", "relay (2 hops)", "raw (1 hop)")]
@@ -178,6 +178,50 @@ def test_the_cpu_meter_tells_a_busy_process_from_an_idle_one() -> None:
     assert used["busy"] is not None and used["idle"] is not None
     assert used["busy"] > 0.2 > 0.05 > used["idle"]
     assert CpuMeter(child.pid).cores(0.0, 1.0) is None  # no samples: no figure
+
+
+def test_without_a_pid_the_cpu_meter_reads_the_whole_machine() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks.latency import CpuMeter
+
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        with CpuMeter(None, interval=0.1) as meter:
+            start = time.time()
+            time.sleep(1.5)
+        busy = meter.cores(start, time.time())
+    finally:
+        child.kill()
+        child.wait()
+    assert busy is not None
+    assert 0.5 < busy <= (os.cpu_count() or 1) + 0.1  # the spinning child alone keeps about one core busy
+
+
+def test_the_throughput_table_sets_two_workers_beside_two_no_op_agents_and_the_busy_cores() -> None:
+    from benchmarks.throughput import render as render_throughput
+
+    runs = [
+        Drain("relay", 9000.0, 1.0, machine_cores=1.2),
+        Drain("faust", 2000.0, 1.0, machine_cores=1.1),
+        Drain("2 faust", 3000.0, 1.0, [5000.0, 5000.0], machine_cores=1.9),
+        Drain("worker", 1000.0, 1.0, machine_cores=1.3),
+        Drain("2 workers", 1300.0, 1.0, [4900.0, 5100.0], machine_cores=1.95),
+    ]
+    table = render_throughput(ThroughputResult(10_000, 96, 12, 1, {"contact.arrived": 10_000}, runs))
+    assert "| 2 no-op Faust agents | 3,000 | 33.3% | 150.0% | 1.90 |" in table
+    assert "2 workers / 1 worker: 1.30x; 2 no-op Faust agents / 1: 1.50x" in table
+    assert "Events per process in the 2 workers runs: 4,900 / 5,100" in table
+
+
+def test_the_throughput_bench_refuses_a_process_it_does_not_know() -> None:
+    from benchmarks.throughput import run
+
+    with pytest.raises(ValueError, match="unknown processes"):
+        run("127.0.0.1:1", "redis://127.0.0.1:1", scenario=Path("scenarios/demo.yaml"), events=1000, repeats=1,
+            partitions=1, domains=1, port=1, kinds=["3 workers"])
 
 
 def test_the_closed_loop_window_opens_after_the_warm_up_and_runs_its_seconds() -> None:
