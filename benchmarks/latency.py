@@ -11,7 +11,9 @@ that contact (assigned or queued) read from the decisions topic, on one machine 
 
 The same load is also sent through a plain aiokafka relay (consume -> produce, no routing), read
 back from its output (two hops, as for a decision) and straight from the input topic (one hop,
-raw produce -> consume): the floor for each path. `--max-rate` is the worker's drain rate from
+raw produce -> consume): the floor for each path. And through the no-op Faust agent of
+`bench throughput` (read back from its output, two hops), set up as the worker is: the floor of
+the framework the worker is built on, with its CPU. `--max-rate` is the worker's drain rate from
 `bench throughput`, which the fractions refer to.
 
 The worker's /metrics is scraped every `--scrape-seconds` meanwhile, as deploy/prometheus does: a
@@ -23,7 +25,7 @@ much less, so code changes are compared on both. The scrapes also give the input
 processed, its own timer events among them, and this process's CPU is the load's.
 
 With --closed-loop the load is the online simulator instead (its agents answer the offers the
-worker makes; no relay rows): see `_closed_loop_points`.
+worker makes; no baseline rows): see `_closed_loop_points`.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ DECIDED = {"contact.assigned", "contact.queued"}
 PROCESSED = "contact_router_events_total"  # the worker's input events, by type and result
 TIMER_FIRED = "timer.fired"
 CLOSED_LOOP = "worker (closed loop)"
+RELAY, RAW, FAUST = "relay (2 hops)", "raw (1 hop)", "no-op Faust (2 hops)"
 # Long enough for the start-up burst (every domain's agents log in at once) to drain at 100+ domains:
 # with 20 s, a worker still held 2,400 records of it at 30 s and its latency looked like overload.
 WARM_UP_SECONDS = 60.0
@@ -87,12 +90,12 @@ class RatePoint:
     target_rate: float
     sent_rate: float  # events per second actually sent inside the window
     domains: int
-    path: str  # "worker", "relay (2 hops)", "raw (1 hop)"
+    path: str  # "worker", RELAY, RAW, FAUST, CLOSED_LOOP
     latency: Percentiles
     unanswered: int | None  # arrivals in the window with no decision read back (not counted in closed loop)
     scrape_ms: float | None = None  # median time to scrape the worker's /metrics during the run
     scrapes_failed: int = 0
-    cpu_cores: float | None = None  # the worker's CPU time in the window over the window's length
+    cpu_cores: float | None = None  # the worker's (or no-op agent's) CPU time in the window over the window's length
     processed_rate: float | None = None  # input events the worker processed per second in the window, its timers' included
     timer_rate: float | None = None  # of those, its own timer events
     load_cores: float | None = None  # the CPU the load (this process: player or simulator, and readers) used meanwhile
@@ -333,7 +336,8 @@ def run(
             points += _worker_point(
                 bootstrap, redis_url, routing, directory, stream, rate, domains, seconds, partitions, port, scrape_seconds
             )
-            points += _relay_points(bootstrap, directory, stream, rate, domains, seconds, partitions, port)
+            points += _baseline_points("relay", bootstrap, directory, stream, rate, domains, seconds, partitions, port)
+            points += _baseline_points("faust", bootstrap, directory, stream, rate, domains, seconds, partitions, port)
     return points
 
 
@@ -374,20 +378,27 @@ def measured_worker(rate: float, sent_rate: float, domains: int, path: str, late
     )
 
 
-def _relay_points(bootstrap: str, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int) -> list[RatePoint]:
+def _baseline_points(kind: str, bootstrap: str, directory: Path, stream: list[BenchEvent], rate: float, domains: int, seconds: float, partitions: int, port: int) -> list[RatePoint]:
+    """The load through a baseline process (`relay` or `faust`) on fresh topics, read back from its
+    output; with the relay, straight from the input topic too. The warm-up covers a Faust agent's
+    slower start (its records wait for it then, outside the window)."""
     topics = kafka.BenchTopics.fresh()
     asyncio.run(kafka.create_topics(bootstrap, topics.all, partitions))
-    relay = kafka.start_baseline("relay", bootstrap, topics, f"bench-relay-{topics.suffix}", port, directory / "relay.log")
+    process = kafka.start_baseline(kind, bootstrap, topics, f"bench-{kind}-{topics.suffix}", port, directory / f"{kind}.log")
     try:
         while kafka.scrape_sum(port, kafka.BASELINE_COUNTER) is None:
             time.sleep(0.2)
         time.sleep(3.0)  # its consumer has joined and been assigned
-        reads = {"relay (2 hops)": (topics.name("relayed"), False), "raw (1 hop)": (topics.contact, False)}
-        results, sent_rate, _ = asyncio.run(one_load(bootstrap, topics, stream, reads, seconds))
+        reads = {RELAY: (topics.name("relayed"), False), RAW: (topics.contact, False)} if kind == "relay" else {FAUST: (topics.name("relayed"), False)}
+        with CpuMeter(process.pid) as cpu:
+            results, sent_rate, window = asyncio.run(one_load(bootstrap, topics, stream, reads, seconds))
     finally:
-        kafka.stop([relay])
+        kafka.stop([process])
         asyncio.run(kafka.delete_topics(bootstrap, topics.all))
-    return [RatePoint(rate, sent_rate, domains, path, Percentiles.of(lat), miss) for path, (lat, miss) in results.items()]
+    return [
+        RatePoint(rate, sent_rate, domains, path, Percentiles.of(lat), miss, cpu_cores=cpu.cores(*window) if path == FAUST else None)
+        for path, (lat, miss) in results.items()
+    ]
 
 
 class Mark(NamedTuple):
@@ -475,7 +486,7 @@ def _closed_loop(bootstrap: str, topics: kafka.BenchTopics, scenario: Scenario, 
 def render(points: list[RatePoint]) -> str:
     lines = [
         "| target ev/s | sent ev/s | domains | path | measured | p50 ms | p99 ms | p99.9 ms | max ms | unanswered "
-        "| scrape ms (failed) | worker CPU: cores, us/event | worker ev/s (its timers) | load's cores |",
+        "| scrape ms (failed) | process CPU: cores, us/event | worker ev/s (its timers) | load's cores |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 
-from benchmarks.latency import CLOSED_LOOP, RatePoint  # noqa: E402
+from benchmarks.latency import CLOSED_LOOP, FAUST, RAW, RELAY, RatePoint  # noqa: E402
 from benchmarks.soak import SoakResult  # noqa: E402
 from benchmarks.throughput import KINDS, ThroughputResult  # noqa: E402
 
@@ -32,7 +32,7 @@ def throughput(result: ThroughputResult, path: Path) -> None:
 
 def latency(points: list[RatePoint], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
-    for route, style in (("worker", "-o"), (CLOSED_LOOP, "-D"), ("relay (2 hops)", "--s"), ("raw (1 hop)", ":^")):
+    for route, style in (("worker", "-o"), (CLOSED_LOOP, "-D"), (FAUST, "-.v"), (RELAY, "--s"), (RAW, ":^")):
         mine = sorted((p for p in points if p.path == route), key=lambda p: p.sent_rate)
         if not mine:
             continue

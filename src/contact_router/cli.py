@@ -509,11 +509,11 @@ def bench_latency(
     ] = 5.0,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of the percentiles by rate here.")] = None,
     closed_loop: Annotated[
-        bool, typer.Option(help="Load from the online simulator, whose agents answer the worker's own offers (no relay rows).")
+        bool, typer.Option(help="Load from the online simulator, whose agents answer the worker's own offers (no baseline rows).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Arrival -> decision latency of a worker at fixed rates, next to raw Kafka and a relay at the same rates."""
+    """Arrival -> decision latency of a worker at fixed rates, next to raw Kafka, a relay and a no-op Faust agent at the same rates."""
     _benchmarks()
     from benchmarks.latency import as_dicts, render, run
 

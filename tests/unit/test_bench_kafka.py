@@ -101,7 +101,7 @@ def test_the_plots_are_drawn(tmp_path: Path) -> None:
     runs = [Drain(k, r, 1.0) for k, r in (("relay", 9000.0), ("faust", 2000.0), ("2 faust", 3000.0), ("worker", 400.0), ("2 workers", 600.0))]
     plots.throughput(ThroughputResult(1000, 2, 12, 1, {}, runs), tmp_path / "t.png")
     q = Percentiles.of([0.004, 0.005])
-    points = [RatePoint(100.0, 101.0, 2, path, q, 0) for path in ("worker", "relay (2 hops)", "raw (1 hop)")]
+    points = [RatePoint(100.0, 101.0, 2, path, q, 0) for path in ("worker", "relay (2 hops)", "raw (1 hop)", "no-op Faust (2 hops)")]
     plots.latency(points, tmp_path / "l.png")
     plots.soak(SoakResult(100.0, 2, True, 10.0, 1, 1, [(0.0, 2**20, 0.0), (60.0, 2**21, 9.0), (600.0, 2**21, -1.0)]), tmp_path / "s.png")
     for name in ("t.png", "l.png", "s.png"):
