@@ -76,6 +76,22 @@ def many_domains(
     return events
 
 
+def phased_rate(inputs: list[tuple[float, dict[str, Any]]], phase_seconds: float, start: float, seconds: float) -> float:
+    """One domain's expected input rate in the window [start, start + seconds) of the played stream
+    when, as in `many_domains`, it starts at a uniformly random phase within `phase_seconds`: the
+    window then covers a different part of the recording for each domain, its start (logins, a
+    quieter first minute) included. An event at offset t is in the window for the phases in
+    [start - t, start + seconds - t), cut to [0, phase_seconds]."""
+    if seconds <= 0:
+        raise ValueError("the window must not be empty")
+    if phase_seconds <= 0:
+        return events_per_second(inputs, start, start + seconds)
+    covered = sum(
+        max(0.0, min(phase_seconds, start + seconds - t) - max(0.0, start - t)) for t, _ in inputs
+    )
+    return covered / phase_seconds / seconds
+
+
 def events_per_second(inputs: list[tuple[float, dict[str, Any]]], start: float, end: float) -> float:
     """One domain's input rate between `start` and `end` seconds: after the logins (which come all at
     once) and before the scenario's end (after it, only the last contacts finish)."""

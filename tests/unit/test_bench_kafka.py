@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.latency import Percentiles, RatePoint, measure  # noqa: E402
-from benchmarks.load import events_per_second, many_domains, recorded_inputs  # noqa: E402
+from benchmarks.load import events_per_second, many_domains, phased_rate, recorded_inputs  # noqa: E402
 from benchmarks.soak import SoakResult, render  # noqa: E402
 from benchmarks.throughput import Drain, ThroughputResult, backlog, crossing, drain_rate  # noqa: E402
 from contact_router.contract import decode_envelope, parse_input  # noqa: E402
@@ -222,6 +222,23 @@ def test_the_throughput_bench_refuses_a_process_it_does_not_know() -> None:
     with pytest.raises(ValueError, match="unknown processes"):
         run("127.0.0.1:1", "redis://127.0.0.1:1", scenario=Path("scenarios/demo.yaml"), events=1000, repeats=1,
             partitions=1, domains=1, port=1, kinds=["3 workers"])
+
+
+def test_the_phased_rate_is_what_domains_started_at_random_phases_send_in_the_window() -> None:
+    # A recording that is quiet for its first 60 s (1 event/s), then busy (4 events/s) up to 150 s.
+    inputs = [(t / 1.0, {"type": "contact.arrived"}) for t in range(60)]
+    inputs += [(60.0 + i / 4.0, {"type": "contact.arrived"}) for i in range(360)]
+    warm_up, seconds, domains = 60.0, 30.0, 1500
+    played = many_domains(inputs, domains, phase_seconds=warm_up)
+    sent = sum(1 for e in played if warm_up <= e.at < warm_up + seconds) / seconds / domains
+    # Phase p plays offsets [60 - p, 90 - p): p * 1 + (30 - p) * 4 events for p < 30, 30 after; mean 52.5.
+    assert phased_rate(inputs, warm_up, warm_up, seconds) == pytest.approx(52.5 / seconds)
+    assert sent == pytest.approx(52.5 / seconds, rel=0.05)  # 1,500 random phases
+    assert events_per_second(inputs, warm_up, warm_up * 2 + seconds) == pytest.approx(4.0)  # the recording's steady part
+    assert sent < 3.6
+    assert phased_rate(inputs, 0.0, 70.0, 10.0) == pytest.approx(4.0)  # no phases: the recording's own rate
+    with pytest.raises(ValueError):
+        phased_rate(inputs, warm_up, warm_up, 0.0)
 
 
 def test_the_closed_loop_window_opens_after_the_warm_up_and_runs_its_seconds() -> None:
